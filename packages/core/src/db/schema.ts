@@ -1,0 +1,123 @@
+import { sql } from 'drizzle-orm';
+import { bigint, customType, index, integer, jsonb, pgSequence, pgTable, primaryKey, text, timestamp, varchar } from 'drizzle-orm/pg-core';
+
+/**
+ * Read models. `jids`, `salt_returns` and `salt_events` have the columns, types and indexes
+ * of Salt's pgjsonb returner, so Salt's own queries run unchanged. The rest are jobledger's.
+ */
+
+const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({ dataType: () => 'bytea' });
+
+export const jids = pgTable(
+  'jids',
+  {
+    jid: varchar('jid', { length: 255 }).primaryKey(),
+    load: jsonb('load').notNull(),
+  },
+  (t) => [index('idx_jids_jsonb').using('gin', t.load).with({ fastupdate: 'on' })],
+);
+
+export const saltReturns = pgTable(
+  'salt_returns',
+  {
+    fun: varchar('fun', { length: 50 }).notNull(),
+    jid: varchar('jid', { length: 255 }).notNull(),
+    return: jsonb('return').notNull(),
+    id: varchar('id', { length: 255 }).notNull(),
+    success: varchar('success', { length: 10 }).notNull(),
+    full_ret: jsonb('full_ret').notNull(),
+    alter_time: timestamp('alter_time', { withTimezone: true }).defaultNow(),
+  },
+  (t) => [
+    index('idx_salt_returns_id').on(t.id),
+    index('idx_salt_returns_jid').on(t.jid),
+    index('idx_salt_returns_fun').on(t.fun),
+    index('idx_salt_returns_return').using('gin', t.return).with({ fastupdate: 'on' }),
+    index('idx_salt_returns_full_ret').using('gin', t.full_ret).with({ fastupdate: 'on' }),
+  ],
+);
+
+export const seqSaltEventsId = pgSequence('seq_salt_events_id');
+
+/** `id` is the event's stream sequence, so a replay gives the same ids. */
+export const saltEvents = pgTable(
+  'salt_events',
+  {
+    id: bigint('id', { mode: 'number' })
+      .notNull()
+      .unique()
+      .default(sql`nextval('seq_salt_events_id')`),
+    tag: varchar('tag', { length: 255 }).notNull(),
+    data: jsonb('data').notNull(),
+    alter_time: timestamp('alter_time', { withTimezone: true }).defaultNow(),
+    master_id: varchar('master_id', { length: 255 }).notNull(),
+  },
+  (t) => [index('idx_salt_events_tag').on(t.tag), index('idx_salt_events_data').using('gin', t.data).with({ fastupdate: 'on' })],
+);
+
+/** One row per jid: what `list_jobs` and `lookup_jid` read without scanning returns. */
+export const jobs = pgTable(
+  'jobs',
+  {
+    jid: varchar('jid', { length: 255 }).primaryKey(),
+    fun: text('fun').notNull(),
+    arg: jsonb('arg').notNull(),
+    tgt: jsonb('tgt').notNull(),
+    tgt_type: text('tgt_type').notNull(),
+    user: text('user').notNull(),
+    metadata: jsonb('metadata'),
+    minions: jsonb('minions').notNull(),
+    missing: jsonb('missing').notNull(),
+    expected: integer('expected').notNull(),
+    returned: integer('returned').notNull().default(0),
+    failed: integer('failed').notNull().default(0),
+    start_time: timestamp('start_time', { withTimezone: true }).notNull(),
+    end_time: timestamp('end_time', { withTimezone: true }),
+    published_seq: bigint('published_seq', { mode: 'number' }),
+  },
+  (t) => [index('idx_jobs_start_time').on(t.start_time), index('idx_jobs_fun').on(t.fun), index('idx_jobs_user').on(t.user)],
+);
+
+/** Processes per agent and jid: started, signalled, ended (returned, signalled or lost). */
+export const procs = pgTable(
+  'procs',
+  {
+    jid: varchar('jid', { length: 255 }).notNull(),
+    id: varchar('id', { length: 255 }).notNull(),
+    fun: text('fun').notNull(),
+    pid: integer('pid').notNull(),
+    state: text('state').notNull(),
+    outcome: text('outcome'),
+    signal: integer('signal'),
+    retcode: integer('retcode'),
+    started_at: timestamp('started_at', { withTimezone: true }),
+    ended_at: timestamp('ended_at', { withTimezone: true }),
+  },
+  (t) => [primaryKey({ columns: [t.jid, t.id] }), index('idx_procs_state').on(t.state)],
+);
+
+/** Every agent id seen on the stream. */
+export const agents = pgTable('agents', {
+  id: varchar('id', { length: 255 }).primaryKey(),
+  first_seen: timestamp('first_seen', { withTimezone: true }).notNull(),
+  last_seen: timestamp('last_seen', { withTimezone: true }).notNull(),
+  version: text('version'),
+  grains: jsonb('grains'),
+  starts: integer('starts').notNull().default(1),
+});
+
+/** Last applied stream sequence per projection, written in the same transaction as its rows. */
+export const projectorCheckpoint = pgTable('projector_checkpoint', {
+  name: text('name').primaryKey(),
+  last_seq: bigint('last_seq', { mode: 'number' }).notNull(),
+  updated_at: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** Messages that failed validation, kept with their raw bytes. */
+export const deadLetters = pgTable('dead_letters', {
+  seq: bigint('seq', { mode: 'number' }).primaryKey(),
+  subject: text('subject').notNull(),
+  raw: bytea('raw').notNull(),
+  error: text('error').notNull(),
+  received_at: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
+});

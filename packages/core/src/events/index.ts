@@ -1,0 +1,52 @@
+import { z } from 'zod';
+import { agentStarted } from './agent-started.js';
+import { jobPublished } from './job-published.js';
+import { jobReturned } from './job-returned.js';
+import { procEnded, procSignalled, procStarted } from './proc.js';
+
+export * from './common.js';
+export * from './agent-started.js';
+export * from './job-published.js';
+export * from './job-returned.js';
+export * from './proc.js';
+
+/** Every event of the ledger, keyed on `type`. */
+export const ledgerEvent = z.discriminatedUnion('type', [jobPublished, jobReturned, procStarted, procSignalled, procEnded, agentStarted]);
+export type LedgerEvent = z.infer<typeof ledgerEvent>;
+export type LedgerEventType = LedgerEvent['type'];
+
+export class EventValidationError extends Error {
+  override readonly name = 'EventValidationError';
+  readonly retryable = false;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+const encoder = new TextEncoder();
+
+/** Decodes and validates one message body; throws EventValidationError naming what is wrong. */
+export function decodeEvent(body: Uint8Array): LedgerEvent {
+  let json: unknown;
+  try {
+    json = JSON.parse(decoder.decode(body));
+  } catch (cause) {
+    throw new EventValidationError(`not a JSON document: ${(cause as Error).message}`, { cause });
+  }
+  const parsed = ledgerEvent.safeParse(json);
+  if (!parsed.success) {
+    throw new EventValidationError(`invalid event: ${z.prettifyError(parsed.error)}`, { cause: parsed.error });
+  }
+  return parsed.data;
+}
+
+/** Validates an event before it is appended, and serialises it. */
+export function encodeEvent(event: LedgerEvent): Uint8Array {
+  return encoder.encode(JSON.stringify(ledgerEvent.parse(event)));
+}
+
+/** Compile-time exhaustiveness check for switches over event types. */
+export function assertNever(x: never): never {
+  throw new Error(`unhandled event: ${JSON.stringify(x)}`);
+}

@@ -1,0 +1,9 @@
+export * from './jid.js';
+export * from './subject-codec.js';
+export * from './subjects.js';
+export * from './events/index.js';
+export * from './stream.js';
+export * from './errors.js';
+export * from './targeting.js';
+export * as schema from './db/schema.js';
+

@@ -1,0 +1,80 @@
+import { LEDGER_SUBJECTS, subjects } from './subjects.js';
+
+/**
+ * The ledger's JetStream stream and consumers, as plain objects in the shape of the
+ * JetStream API (so core stays free of the client library). Services pass them to
+ * `jsm.streams.add` / `jsm.consumers.add`. Only nats-server 2.9 features are used.
+ */
+
+export const DEFAULT_STREAM = 'LEDGER';
+
+export interface LedgerStreamOptions {
+  name?: string;
+  /** Replicas: 1 on one node, 3 in a cluster. */
+  replicas?: number;
+  /** Window within which a repeated `Nats-Msg-Id` is stored once, in nanoseconds. */
+  duplicateWindowNs?: number;
+}
+
+export function ledgerStreamConfig(opts: LedgerStreamOptions = {}) {
+  return {
+    name: opts.name ?? DEFAULT_STREAM,
+    subjects: [LEDGER_SUBJECTS],
+    storage: 'file' as const,
+    retention: 'limits' as const,
+    num_replicas: opts.replicas ?? 1,
+    // Append-only: the history is the source of truth.
+    deny_delete: true,
+    deny_purge: true,
+    allow_rollup_hdrs: false,
+    duplicate_window: opts.duplicateWindowNs ?? 10 * 60 * 1_000_000_000,
+    max_msgs_per_subject: -1,
+    discard: 'old' as const,
+    allow_direct: true,
+  };
+}
+
+/** Durable name of the projector's consumer over the whole stream. */
+export const PROJECTOR_CONSUMER = 'projector';
+
+export function projectorConsumerConfig(name = PROJECTOR_CONSUMER) {
+  return {
+    durable_name: name,
+    ack_policy: 'explicit' as const,
+    deliver_policy: 'all' as const,
+    filter_subject: LEDGER_SUBJECTS,
+    max_ack_pending: 20_000,
+    ack_wait: 30 * 1_000_000_000,
+    max_deliver: -1,
+  };
+}
+
+/**
+ * One durable consumer per agent process, over job publications only, named after its
+ * group of agent ids. `startSeq` is where a newly created consumer begins.
+ */
+export function agentConsumerConfig(name: string, startSeq: number) {
+  return {
+    durable_name: name,
+    ack_policy: 'explicit' as const,
+    deliver_policy: 'by_start_sequence' as const,
+    opt_start_seq: Math.max(1, startSeq),
+    filter_subject: subjects.allJobNew,
+    max_ack_pending: 1_000,
+    ack_wait: 30 * 1_000_000_000,
+    max_deliver: -1,
+  };
+}
+
+/** KV bucket of agent presence: key = encoded agent id, value = AgentPresence JSON. */
+export const AGENTS_BUCKET = 'ledger_agents';
+
+export interface AgentPresence {
+  id: string;
+  /** Agent process group that hosts the id. */
+  group: string;
+  /** Last stream sequence of a job publication this id has seen and handled. */
+  lastSeq: number;
+  startedAt: string;
+  grains: Record<string, unknown>;
+}

@@ -1,0 +1,58 @@
+import { decodeAgentId, encodeAgentId } from './subject-codec.js';
+
+/** The stream's subject space. Every event of the ledger lives under `ledger.>`. */
+export const LEDGER_SUBJECTS = 'ledger.>';
+
+export const subjects = {
+  jobNew: (jid: string) => `ledger.job.${jid}.new`,
+  jobRet: (jid: string, agentId: string) => `ledger.job.${jid}.ret.${encodeAgentId(agentId)}`,
+  jobProc: (jid: string, agentId: string) => `ledger.job.${jid}.proc.${encodeAgentId(agentId)}`,
+  /** Everything about one job (new, returns, procs). */
+  jobAll: (jid: string) => `ledger.job.${jid}.>`,
+  /** Every job publication, for the agents' consumers. */
+  allJobNew: 'ledger.job.*.new',
+  agentStart: (agentId: string) => `ledger.agent.${encodeAgentId(agentId)}.start`,
+  runNew: (jid: string) => `ledger.run.${jid}.new`,
+  runRet: (jid: string) => `ledger.run.${jid}.ret`,
+} as const;
+
+/** Request/reply subjects of the dispatcher's API (outside the stream's `ledger.>`). */
+export const apiSubjects = {
+  publish: 'jobledger.api.publish',
+  runner: 'jobledger.api.runner',
+} as const;
+
+export type ParsedSubject =
+  | { kind: 'job.new'; jid: string }
+  | { kind: 'job.ret'; jid: string; agentId: string }
+  | { kind: 'job.proc'; jid: string; agentId: string }
+  | { kind: 'agent.start'; agentId: string }
+  | { kind: 'run.new'; jid: string }
+  | { kind: 'run.ret'; jid: string };
+
+/** Parses a ledger subject; `undefined` for anything that is not one of ours. */
+export function parseSubject(subject: string): ParsedSubject | undefined {
+  const t = subject.split('.');
+  if (t[0] !== 'ledger') return undefined;
+  try {
+    if (t[1] === 'job' && t.length === 4 && t[3] === 'new') return { kind: 'job.new', jid: t[2]! };
+    if (t[1] === 'job' && t.length === 5 && t[3] === 'ret') return { kind: 'job.ret', jid: t[2]!, agentId: decodeAgentId(t[4]!) };
+    if (t[1] === 'job' && t.length === 5 && t[3] === 'proc') return { kind: 'job.proc', jid: t[2]!, agentId: decodeAgentId(t[4]!) };
+    if (t[1] === 'agent' && t.length === 4 && t[3] === 'start') return { kind: 'agent.start', agentId: decodeAgentId(t[2]!) };
+    if (t[1] === 'run' && t.length === 4 && t[3] === 'new') return { kind: 'run.new', jid: t[2]! };
+    if (t[1] === 'run' && t.length === 4 && t[3] === 'ret') return { kind: 'run.ret', jid: t[2]! };
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}
+
+/** Deterministic `Nats-Msg-Id`s, so a retried publish is stored once. */
+export const msgIds = {
+  jobNew: (jid: string) => `${jid}:new`,
+  jobRet: (jid: string, agentId: string) => `${jid}:ret:${agentId}`,
+  proc: (jid: string, agentId: string, what: string) => `${jid}:proc:${agentId}:${what}`,
+  agentStart: (agentId: string, bootId: string) => `start:${agentId}:${bootId}`,
+  runNew: (jid: string) => `${jid}:run:new`,
+  runRet: (jid: string) => `${jid}:run:ret`,
+} as const;

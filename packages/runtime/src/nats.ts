@@ -1,0 +1,41 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import { AGENTS_BUCKET, ledgerStreamConfig } from '@jobledger/core';
+
+export interface Ledger {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  stream: string;
+}
+
+/** Connects to NATS and makes sure the ledger stream exists (created if missing). */
+export async function openLedger(opts: { natsUrl: string; stream: string; name: string; replicas?: number }): Promise<Ledger> {
+  const nc = await connect({ servers: opts.natsUrl, name: opts.name, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  const jsm = await jetstreamManager(nc);
+  await ensureStream(jsm, opts.stream, opts.replicas);
+  return { nc, js: jetstream(nc), jsm, stream: opts.stream };
+}
+
+export async function ensureStream(jsm: JetStreamManager, name: string, replicas?: number): Promise<void> {
+  const config = ledgerStreamConfig({ name, replicas }) as unknown as StreamConfig;
+  try {
+    await jsm.streams.info(name);
+  } catch {
+    try {
+      await jsm.streams.add(config);
+    } catch (err) {
+      // Another service created it at the same moment.
+      await jsm.streams.info(name).catch(() => {
+        throw err;
+      });
+    }
+  }
+}
+
+/** The KV bucket of agent presence (key: encoded agent id). */
+export async function openAgentsBucket(ledger: Ledger): Promise<KV> {
+  const kvm = new Kvm(ledger.nc);
+  return kvm.create(AGENTS_BUCKET, { history: 1 });
+}
