@@ -6,4 +6,3 @@ export * from './stream.js';
 export * from './errors.js';
 export * from './targeting.js';
 export * as schema from './db/schema.js';
-

@@ -34,7 +34,7 @@ export function encodeAgentId(id: string): string {
 export function decodeAgentId(token: string): string {
   if (!TOKEN.test(token)) throw new InvalidAgentIdError(`not an encoded agent id: ${token}`);
   const bytes: number[] = [];
-  for (let i = 0; i < token.length; ) {
+  for (let i = 0; i < token.length;) {
     if (token[i] === '_') {
       bytes.push(parseInt(token.slice(i + 1, i + 3), 16));
       i += 3;

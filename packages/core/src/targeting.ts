@@ -25,7 +25,7 @@ function cached(key: string, build: () => RegExp): RegExp {
 /** Python's `fnmatch.translate`: whole-string match; `*`, `?`, `[seq]`, `[!seq]`; no escapes. */
 export function fnmatchToRegExp(pattern: string): RegExp {
   let out = '';
-  for (let i = 0; i < pattern.length; ) {
+  for (let i = 0; i < pattern.length;) {
     const c = pattern[i++]!;
     if (c === '*') {
       out += '.*';

@@ -1,0 +1,67 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { jobledgerHome } from '@jobledger/runtime';
+
+/** What `up` records under `$JOBLEDGER_HOME` so later commands find the running ledger. */
+export interface LedgerState {
+  natsUrl: string;
+  databaseUrl: string;
+  stream: string;
+  supervisorPid?: number;
+}
+
+export interface HomeLayout {
+  root: string;
+  stateFile: string;
+  runDir: string;
+  logDir: string;
+  natsDir: string;
+  pgDataDir: string;
+  agentsDir: string;
+}
+
+export function homeLayout(env: NodeJS.ProcessEnv = process.env): HomeLayout {
+  const root = jobledgerHome(env);
+  return {
+    root,
+    stateFile: path.join(root, 'state.json'),
+    runDir: path.join(root, 'run'),
+    logDir: path.join(root, 'logs'),
+    natsDir: path.join(root, 'nats'),
+    pgDataDir: path.join(root, 'pg', 'data'),
+    agentsDir: path.join(root, 'agents'),
+  };
+}
+
+export function readState(home: HomeLayout): LedgerState | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(home.stateFile, 'utf8')) as LedgerState;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeState(home: HomeLayout, state: LedgerState): void {
+  fs.mkdirSync(home.root, { recursive: true });
+  const tmp = `${home.stateFile}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
+  fs.renameSync(tmp, home.stateFile);
+}
+
+export class NotRunningError extends Error {
+  override readonly name = 'NotRunningError';
+  readonly retryable = false;
+}
+
+/** NATS and PostgreSQL of the ledger: the environment wins, else what `up` recorded. */
+export function resolveEndpoints(env: NodeJS.ProcessEnv = process.env): LedgerState {
+  const state = readState(homeLayout(env));
+  const natsUrl = env.JOBLEDGER_NATS_URL || state?.natsUrl;
+  const databaseUrl = env.DATABASE_URL || state?.databaseUrl;
+  if (!natsUrl || !databaseUrl) {
+    throw new NotRunningError(
+      `jobledger is not running under ${homeLayout(env).root}: start it with \`npx jobledger up --detach\`, or set JOBLEDGER_NATS_URL and DATABASE_URL`,
+    );
+  }
+  return { natsUrl, databaseUrl, stream: env.JOBLEDGER_STREAM || state?.stream || 'LEDGER' };
+}

@@ -1,0 +1,4 @@
+/** Salt's `quiet` outputter: prints nothing. */
+export function renderQuiet(): string {
+  return '';
+}

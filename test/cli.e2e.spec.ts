@@ -1,0 +1,152 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CliHome, alive } from './support/cli.js';
+
+const IDS = ['192.168.153.141', '192.168.153.142', '192.168.153.136'];
+const home = new CliHome();
+let pids = new Map<string, number>();
+
+async function query<T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> {
+  const url = (await home.run(['db', 'url'])).stdout.trim();
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Blocks of Salt's nested output, keyed by agent id. */
+function blocks(stdout: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let current: string | undefined;
+  for (const line of stdout.split('\n')) {
+    if (/^\S.*:$/.test(line)) {
+      current = line.slice(0, -1);
+      out.set(current, '');
+    } else if (current !== undefined && line !== '') {
+      out.set(current, out.get(current) + line + '\n');
+    }
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  const up = await home.run(['up', '--detach', '--agents', IDS.join(',')], { timeoutMs: 180_000 });
+  expect(up.stderr).toBe('');
+  expect(up.code).toBe(0);
+  expect(up.stdout).toContain('jobledger is up');
+  pids = home.recordedPids();
+}, 200_000);
+
+afterAll(async () => {
+  const down = await home.run(['down']);
+  expect(down.code).toBe(0);
+  for (const [name, pid] of pids) expect(alive(pid), `${name} (pid ${pid}) still running after down`).toBe(false);
+  expect(home.recordedPids().size).toBe(0);
+  home.remove();
+}, 120_000);
+
+describe('jobledger run, as salt', () => {
+  it("test.ping on '*' prints True for every agent, and the returns reach salt_returns", async () => {
+    const r = await home.run(['run', '-v', '*', 'test.ping']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    const jid = /^Executing job with jid (\d{20})\n-{43}\n\n/.exec(r.stdout)?.[1];
+    expect(jid).toBeDefined();
+    const b = blocks(r.stdout.split('\n').slice(3).join('\n'));
+    expect([...b.keys()].sort()).toEqual([...IDS].sort());
+    for (const id of IDS) expect(b.get(id)).toBe('    True\n');
+
+    expect((await home.run(['db', 'wait'])).code).toBe(0);
+    const rows = await query<{ fun: string; jid: string; return: unknown; id: string; success: string; full_ret: Record<string, unknown> }>(
+      'select fun, jid, return, id, success, full_ret from salt_returns where jid = $1 order by id',
+      [jid],
+    );
+    expect(rows.map((x) => x.id)).toEqual([...IDS].sort());
+    for (const row of rows) {
+      expect(row).toMatchObject({ fun: 'test.ping', jid, return: true, success: 'true' });
+      expect(row.full_ret).toMatchObject({
+        cmd: '_return',
+        id: row.id,
+        jid,
+        fun: 'test.ping',
+        fun_args: [],
+        return: true,
+        retcode: 0,
+        success: true,
+      });
+      expect(row.full_ret._stamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?$/);
+    }
+    const jids = await query<{ load: Record<string, unknown> }>('select load from jids where jid = $1', [jid]);
+    expect(jids[0]?.load).toMatchObject({ jid, fun: 'test.ping', tgt: '*', tgt_type: 'glob', minions: [...IDS].sort() });
+  });
+
+  it("cmd.run prints the command's output", async () => {
+    const r = await home.run(['run', '192.168.153.141', 'cmd.run', 'echo hello; echo world']);
+    expect(r).toEqual({ code: 0, stdout: '192.168.153.141:\n    hello\n    world\n', stderr: '' });
+  });
+
+  it("a non-zero cmd.run prints its output and exits 1 with Salt's error", async () => {
+    const r = await home.run(['run', '192.168.153.141', 'cmd.run', 'echo hi; exit 3']);
+    expect(r).toEqual({ code: 1, stdout: '192.168.153.141:\n    hi\n', stderr: 'ERROR: Minions returned with non-zero exit code\n' });
+  });
+
+  it('an unknown function says it is not available', async () => {
+    const r = await home.run(['run', '192.168.153.141', 'foo.bar']);
+    expect(r).toEqual({
+      code: 1,
+      stdout: "192.168.153.141:\n    'foo.bar' is not available.\n",
+      stderr: 'ERROR: Minions returned with non-zero exit code\n',
+    });
+  });
+
+  it('a glob that matches nobody sends nothing', async () => {
+    const before = await query<{ n: string }>('select count(*) as n from jids');
+    const r = await home.run(['run', 'nomatch*', 'test.ping']);
+    expect(r).toEqual({
+      code: 2,
+      stdout: 'No minions matched the target. No command was sent, no jid was assigned.\n',
+      stderr: 'ERROR: No return received\n',
+    });
+    expect((await home.run(['db', 'wait'])).code).toBe(0);
+    expect(await query('select count(*) as n from jids')).toEqual(before);
+  });
+
+  it('-L with an id no agent has reports it as not returned', async () => {
+    const r = await home.run(['run', '-t', '3', '-L', '192.168.153.141,ghost', 'test.ping']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('ERROR: Minions returned with non-zero exit code\n');
+    const jid = /jobs\.lookup_jid (\d{20})$/m.exec(r.stdout)?.[1];
+    expect(jid).toBeDefined();
+    expect(r.stdout).toBe(
+      '192.168.153.141:\n    True\nghost:\n    Minion did not return. [No response]\n' +
+        '    The minions may not have all finished running and any remaining minions will return upon completion. To look up the return data for this job later, run the following command:\n' +
+        '    \n' +
+        `    jobledger runner jobs.lookup_jid ${jid}\n`,
+    );
+  });
+
+  it('--async prints the jid at once, and the job still runs', async () => {
+    const r = await home.run(['run', '--async', '192.168.153.142', 'test.echo', 'later']);
+    expect(r.code).toBe(0);
+    const jid = /^Executed command with job ID: (\d{20})\n$/.exec(r.stdout)?.[1];
+    expect(jid).toBeDefined();
+    const until = Date.now() + 10_000;
+    let rows: { return: unknown }[] = [];
+    while (Date.now() < until && rows.length === 0) {
+      rows = await query<{ return: unknown }>('select return from salt_returns where jid = $1', [jid]);
+      if (rows.length === 0) await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(rows).toEqual([{ return: 'later' }]);
+  });
+
+  it('--out json prints one document per agent', async () => {
+    const r = await home.run(['run', '--out', 'json', '192.168.153.14*', 'test.ping']);
+    expect(r.code).toBe(0);
+    const docs = r.stdout.split(/\n(?=\{)/).map((d) => JSON.parse(d) as Record<string, unknown>);
+    expect(docs.map((d) => Object.keys(d)[0]).sort()).toEqual(['192.168.153.141', '192.168.153.142']);
+    expect(docs.every((d) => Object.values(d)[0] === true)).toBe(true);
+  });
+});
