@@ -28,7 +28,7 @@ export function jobledgerHome(env: NodeJS.ProcessEnv = process.env): string {
 
 /** Salt's master id: configured, else `<hostname>_master`. */
 export function masterId(env: NodeJS.ProcessEnv = process.env): string {
-  return env.JOBLEDGER_MASTER_ID ?? `${os.hostname()}_master`;
+  return env.JOBLEDGER_MASTER_ID || `${os.hostname()}_master`;
 }
 
 /** The settings every service shares. */

@@ -1,0 +1,120 @@
+import type { Msg, Subscription } from '@nats-io/transport-node';
+import { apiSubjects, ErrorCodes, LedgerError, type MicrosClock } from '@jobledger/core';
+import { openAgentsBucket, openLedger, type Logger } from '@jobledger/runtime';
+import { anchoredMicrosClock } from './clock.js';
+import type { DispatcherConfig } from './config.js';
+import { JobPublisher } from './job-publisher.js';
+import { AgentDirectory } from './presence.js';
+import { parsePublishRequest, type PublishFailure, type PublishReply } from './publish-request.js';
+
+export const DISPATCHER_QUEUE = 'dispatcher';
+
+export interface DispatcherOptions {
+  /** Microsecond wall clock for jids and `_stamp`s; default hrtime anchored to Date.now(). */
+  clock?: MicrosClock;
+  /** Milliseconds to wait for one PubAck. */
+  publishTimeoutMs?: number;
+  /** Milliseconds a presence read may take. */
+  presenceTimeoutMs?: number;
+}
+
+export interface Dispatcher {
+  /** Stops taking requests, finishes those in flight, closes the connection. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const encoder = new TextEncoder();
+
+/** The reply for an error: LedgerErrors keep their code; anything else is reported as unavailable. */
+export function errorReply(err: unknown): PublishFailure {
+  if (err instanceof LedgerError) return { error: { code: err.code, message: err.message } };
+  return { error: { code: ErrorCodes.Unavailable, message: `dispatcher error: ${(err as Error)?.message ?? String(err)}` } };
+}
+
+/** Serves `jobledger.api.publish` in queue group `dispatcher` until stopped. */
+export async function startDispatcher(config: DispatcherConfig, logger: Logger, opts: DispatcherOptions = {}): Promise<Dispatcher> {
+  const ledger = await openLedger({ natsUrl: config.natsUrl, stream: config.stream, name: `jobledger-dispatcher:${config.masterId}` });
+  const { nc } = ledger;
+  let agents: AgentDirectory | undefined;
+  let sub: Subscription | undefined;
+  try {
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') logger.warn({ status: s.type }, 'nats connection');
+      }
+    })();
+
+    const kv = await openAgentsBucket(ledger);
+    agents = await AgentDirectory.open({ kv, logger: logger.child({ component: 'presence' }), timeoutMs: opts.presenceTimeoutMs });
+    const clock = opts.clock ?? anchoredMicrosClock();
+    const publisher = new JobPublisher({ ledger, agents, clock, logger, publishTimeoutMs: opts.publishTimeoutMs });
+
+    const inFlight = new Set<Promise<void>>();
+    const handle = async (msg: Msg): Promise<void> => {
+      const started = process.hrtime.bigint();
+      let reply: PublishReply;
+      try {
+        const job = parsePublishRequest(msg.data);
+        reply = await publisher.publish(job);
+        logger.info(
+          {
+            jid: reply.jid,
+            seq: reply.seq,
+            fun: job.fun,
+            tgt_type: job.tgt_type,
+            minions: reply.minions.length,
+            missing: reply.missing.length,
+            ms: ms(started),
+          },
+          'job published',
+        );
+      } catch (err) {
+        reply = errorReply(err);
+        const level = err instanceof LedgerError && !err.retryable ? 'info' : 'error';
+        logger[level]({ err, code: reply.error.code, ms: ms(started) }, 'publish request refused');
+      }
+      if (msg.reply) msg.respond(encoder.encode(JSON.stringify(reply)));
+    };
+
+    sub = nc.subscribe(apiSubjects.publish, {
+      queue: DISPATCHER_QUEUE,
+      callback: (err, msg) => {
+        if (err) {
+          logger.error({ err }, 'publish subscription error');
+          return;
+        }
+        const p = handle(msg).finally(() => inFlight.delete(p));
+        inFlight.add(p);
+      },
+    });
+    await nc.flush();
+    logger.info(
+      { subject: apiSubjects.publish, queue: DISPATCHER_QUEUE, stream: config.stream, masterId: config.masterId },
+      'dispatcher serving',
+    );
+
+    let stopping: Promise<void> | undefined;
+    const subscription = sub;
+    const directory = agents;
+    return {
+      stop() {
+        stopping ??= (async () => {
+          if (!subscription.isClosed()) await subscription.drain().catch(() => undefined);
+          await Promise.allSettled(inFlight);
+          await directory.stop();
+          if (!nc.isClosed()) await nc.drain().catch(() => nc.close());
+          logger.info('dispatcher stopped');
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await agents?.stop().catch(() => undefined);
+    await nc.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+function ms(started: bigint): number {
+  return Number(process.hrtime.bigint() - started) / 1e6;
+}

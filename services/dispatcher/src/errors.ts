@@ -1,0 +1,25 @@
+import { ErrorCodes, LedgerError } from '@jobledger/core';
+
+/** The request is malformed or asks for something the dispatcher does not do. Not retryable. */
+export class PublishValidationError extends LedgerError {
+  override name = 'PublishValidationError';
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(ErrorCodes.Validation, message, { ...options, retryable: false });
+  }
+}
+
+/** The target matched no agent: nothing is appended and no jid is assigned. */
+export class NoMinionsError extends LedgerError {
+  override name = 'NoMinionsError';
+  constructor(message: string) {
+    super(ErrorCodes.NoMinions, message, { retryable: false });
+  }
+}
+
+/** The ledger (stream or presence bucket) could not be reached in time. Retryable. */
+export class LedgerUnavailableError extends LedgerError {
+  override name = 'LedgerUnavailableError';
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(ErrorCodes.Unavailable, message, { ...options, retryable: true });
+  }
+}

@@ -1,0 +1,144 @@
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { headers, nuid, TimeoutError } from '@nats-io/transport-node';
+import {
+  encodeEvent,
+  jobPublishedTag,
+  JidGenerator,
+  msgIds,
+  resolveTarget,
+  saltStamp,
+  SaltTexts,
+  subjects,
+  type JobPublished,
+  type MicrosClock,
+} from '@jobledger/core';
+import type { Ledger, Logger } from '@jobledger/runtime';
+import { LedgerUnavailableError, NoMinionsError, PublishValidationError } from './errors.js';
+import type { AgentDirectory } from './presence.js';
+import type { PublishJob, PublishSuccess } from './publish-request.js';
+
+export interface JobPublisherOptions {
+  ledger: Ledger;
+  agents: AgentDirectory;
+  clock: MicrosClock;
+  logger: Logger;
+  /** Milliseconds to wait for one PubAck. */
+  publishTimeoutMs?: number;
+}
+
+/** Attempts with a fresh jid when another publisher already holds the jid's subject. */
+const MAX_JIDS = 3;
+/** Attempts of one append (same jid, same msg id) after a PubAck timeout. */
+const MAX_APPEND_ATTEMPTS = 2;
+
+type AppendOutcome = { stored: true; seq: number } | { stored: false; reason: string };
+
+/** Header naming the publish attempt that stored a message, to tell our duplicate from another's. */
+export const PUBLISH_ID_HEADER = 'Jobledger-Publish-Id';
+
+/**
+ * Salt's master publish path (`ClearFuncs.publish`): expected minions, jid, then the
+ * `salt/job/<jid>/new` event appended once to the ledger.
+ */
+export class JobPublisher {
+  private readonly ledger: Ledger;
+  private readonly agents: AgentDirectory;
+  private readonly clock: MicrosClock;
+  private readonly jids: JidGenerator;
+  private readonly log: Logger;
+  private readonly publishTimeoutMs: number;
+
+  constructor(opts: JobPublisherOptions) {
+    this.ledger = opts.ledger;
+    this.agents = opts.agents;
+    this.clock = opts.clock;
+    this.jids = new JidGenerator(opts.clock);
+    this.log = opts.logger;
+    this.publishTimeoutMs = opts.publishTimeoutMs ?? 2_500;
+  }
+
+  /** Who is expected to answer; re-reads the presence keys once before settling for "nobody" or "missing". */
+  async expectedMinions(job: Pick<PublishJob, 'tgt' | 'tgt_type'>): Promise<{ minions: string[]; missing: string[] }> {
+    const { ids, source } = await this.agents.current();
+    const first = resolveTarget(ids, job.tgt, job.tgt_type);
+    if ((first.minions.length > 0 && first.missing.length === 0) || source === 'keys') return first;
+    return resolveTarget(await this.agents.readKeys(), job.tgt, job.tgt_type);
+  }
+
+  async publish(job: PublishJob): Promise<PublishSuccess> {
+    const { minions, missing } = await this.expectedMinions(job);
+    // Salt's master answers "no minions" and publishes nothing; the CLI prints this text.
+    if (minions.length === 0) throw new NoMinionsError(SaltTexts.noMinionsMatched);
+
+    for (let attempt = 1; ; attempt++) {
+      const jid = this.jids.next();
+      const event: JobPublished = {
+        type: 'job.published',
+        tag: jobPublishedTag(jid),
+        data: {
+          jid,
+          tgt_type: job.tgt_type,
+          tgt: job.tgt,
+          user: job.user,
+          fun: job.fun,
+          arg: job.arg,
+          minions,
+          missing,
+          ret: job.ret,
+          ...(job.timeout !== undefined ? { timeout: job.timeout } : {}),
+          ...(job.metadata !== undefined ? { metadata: job.metadata } : {}),
+          _stamp: saltStamp(this.clock()),
+        },
+      };
+      const body = encodeEvent(event);
+      const maxPayload = this.ledger.nc.info?.max_payload;
+      if (maxPayload !== undefined && body.length > maxPayload) {
+        throw new PublishValidationError(`the job is ${body.length} bytes; the server accepts at most ${maxPayload}`);
+      }
+      const outcome = await this.append(jid, body);
+      if (outcome.stored) return { jid, minions, missing, seq: outcome.seq };
+      this.log.warn({ jid, attempt, reason: outcome.reason }, 'jid already published by someone else; assigning another');
+      if (attempt >= MAX_JIDS) throw new LedgerUnavailableError(`could not assign a unique jid after ${MAX_JIDS} attempts`);
+    }
+  }
+
+  /**
+   * Appends `job.published` once: deterministic msg id plus "no message on this subject yet".
+   * A PubAck timeout is retried with the same message (deduplicated by the msg id); a duplicate
+   * ack is ours only if the stored message carries our publish id.
+   */
+  private async append(jid: string, body: Uint8Array): Promise<AppendOutcome> {
+    const { js, jsm, stream } = this.ledger;
+    const publishId = nuid.next();
+    for (let attempt = 1; ; attempt++) {
+      let ack;
+      try {
+        const h = headers();
+        h.set(PUBLISH_ID_HEADER, publishId);
+        ack = await js.publish(subjects.jobNew(jid), body, {
+          headers: h,
+          msgID: msgIds.jobNew(jid),
+          expect: { lastSubjectSequence: 0, streamName: stream },
+          timeout: this.publishTimeoutMs,
+        });
+      } catch (err) {
+        if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) {
+          return { stored: false, reason: err.message };
+        }
+        if (err instanceof TimeoutError && attempt < MAX_APPEND_ATTEMPTS) {
+          this.log.warn({ jid, attempt }, 'no PubAck in time; publishing again with the same msg id');
+          continue;
+        }
+        throw new LedgerUnavailableError(`appending job.published to stream ${stream} failed: ${(err as Error).message}`, { cause: err });
+      }
+      if (!ack.duplicate) return { stored: true, seq: ack.seq };
+      const stored = await jsm.streams.getMessage(stream, { seq: ack.seq }).catch((err: unknown) => {
+        throw new LedgerUnavailableError(`reading back message ${ack.seq} failed: ${(err as Error).message}`, { cause: err });
+      });
+      if (stored !== null && stored.header?.get(PUBLISH_ID_HEADER) === publishId) {
+        return { stored: true, seq: ack.seq };
+      }
+      return { stored: false, reason: `msg id ${msgIds.jobNew(jid)} already used by sequence ${ack.seq}` };
+    }
+  }
+}

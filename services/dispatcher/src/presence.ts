@@ -1,0 +1,181 @@
+import { KvWatchInclude, type KV, type KvWatchEntry } from '@nats-io/kv';
+import type { QueuedIterator } from '@nats-io/transport-node';
+import { decodeAgentId } from '@jobledger/core';
+import type { Logger } from '@jobledger/runtime';
+import { LedgerUnavailableError } from './errors.js';
+
+export interface AgentDirectoryOptions {
+  kv: KV;
+  logger: Logger;
+  /** How long a key listing or a bucket status may take. */
+  timeoutMs?: number;
+}
+
+export type PresenceSource = 'watch' | 'keys';
+
+/**
+ * The ids of the agents that announced themselves in the presence bucket (Salt's accepted
+ * minion keys). Kept in memory through a KV watch (last values, then updates); `current()`
+ * answers from memory only when the watch has seen the bucket's last revision, and reads
+ * the keys otherwise, so an agent that put its key before it reported ready always counts.
+ */
+export class AgentDirectory {
+  private readonly kv: KV;
+  private readonly log: Logger;
+  private readonly timeoutMs: number;
+  /** KV key → agent id. */
+  private readonly ids = new Map<string, string>();
+  /** Highest bucket revision (stream sequence) the watch has applied. */
+  private revision = 0;
+  private watcher: QueuedIterator<KvWatchEntry> | undefined;
+  private loop: Promise<void> | undefined;
+  private stopped = false;
+  private waiters: Array<{ revision: number; resolve: () => void }> = [];
+
+  private constructor(opts: AgentDirectoryOptions) {
+    this.kv = opts.kv;
+    this.log = opts.logger;
+    this.timeoutMs = opts.timeoutMs ?? 2_000;
+  }
+
+  /** Starts the watch and waits (bounded) until it has applied the bucket as it is now. */
+  static async open(opts: AgentDirectoryOptions): Promise<AgentDirectory> {
+    const d = new AgentDirectory(opts);
+    await d.startWatch();
+    const target = await d.lastRevision();
+    if (!(await d.waitFor(target, d.timeoutMs))) {
+      d.log.warn({ revision: d.revision, target }, 'presence watch not caught up yet; requests read the bucket keys meanwhile');
+    }
+    return d;
+  }
+
+  /** Ids known from the watch, unsorted. */
+  known(): string[] {
+    return [...this.ids.values()];
+  }
+
+  /** The agent ids as of now, and where they came from. */
+  async current(): Promise<{ ids: string[]; source: PresenceSource }> {
+    const last = await this.lastRevision();
+    if (this.revision >= last) return { ids: this.known(), source: 'watch' };
+    return { ids: await this.readKeys(), source: 'keys' };
+  }
+
+  /** Lists the bucket's keys (`kv.keys()`), decoded to agent ids. */
+  async readKeys(): Promise<string[]> {
+    const ids: string[] = [];
+    let it: QueuedIterator<string> | undefined;
+    try {
+      await this.bounded('reading agent presence keys', async () => {
+        it = await this.kv.keys();
+        for await (const key of it) {
+          const id = this.decode(key);
+          if (id !== undefined) ids.push(id);
+        }
+      });
+    } finally {
+      it?.stop(); // a listing cut short by the timeout must not keep its consumer
+    }
+    return ids;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.watcher?.stop();
+    await this.loop;
+    for (const w of this.waiters) w.resolve();
+    this.waiters = [];
+  }
+
+  private async lastRevision(): Promise<number> {
+    const status = await this.bounded('reading the agent presence bucket', () => this.kv.status());
+    return status.streamInfo.state.last_seq;
+  }
+
+  private async startWatch(): Promise<void> {
+    this.ids.clear();
+    this.revision = 0;
+    this.watcher = await this.kv.watch({ include: KvWatchInclude.LastValue });
+    this.loop = this.run(this.watcher);
+  }
+
+  private async run(watcher: QueuedIterator<KvWatchEntry>): Promise<void> {
+    try {
+      for await (const e of watcher) this.apply(e);
+    } catch (err) {
+      this.log.error({ err }, 'presence watch failed');
+    }
+    if (this.stopped) return;
+    // The watch ended under us (server restart, consumer lost): start over. Until it has caught
+    // up, current() sees a lagging revision and reads the keys instead.
+    this.log.warn('presence watch ended; restarting');
+    for (let delay = 250; !this.stopped; delay = Math.min(delay * 2, 5_000)) {
+      await new Promise((r) => setTimeout(r, delay));
+      if (this.stopped) return;
+      try {
+        await this.startWatch();
+        return;
+      } catch (err) {
+        this.log.warn({ err }, 'presence watch restart failed');
+      }
+    }
+  }
+
+  private apply(e: KvWatchEntry): void {
+    if (e.revision > this.revision) this.revision = e.revision;
+    if (e.operation === 'PUT') {
+      const id = this.decode(e.key);
+      if (id !== undefined) this.ids.set(e.key, id);
+    } else {
+      this.ids.delete(e.key);
+    }
+    if (this.waiters.length > 0) {
+      const ready = this.waiters.filter((w) => w.revision <= this.revision);
+      this.waiters = this.waiters.filter((w) => w.revision > this.revision);
+      for (const w of ready) w.resolve();
+    }
+  }
+
+  private decode(key: string): string | undefined {
+    try {
+      return decodeAgentId(key);
+    } catch (err) {
+      this.log.warn({ key, err }, 'ignoring a presence key that is not an encoded agent id');
+      return undefined;
+    }
+  }
+
+  /** Resolves true once the watch has applied `revision`, false after `ms`. */
+  private waitFor(revision: number, ms: number): Promise<boolean> {
+    if (this.revision >= revision) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        resolve(false);
+      }, ms);
+      const waiter = {
+        revision,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve(this.revision >= revision);
+        },
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
+  private async bounded<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new LedgerUnavailableError(`${what} timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
+    });
+    try {
+      return await Promise.race([fn(), timeout]);
+    } catch (err) {
+      if (err instanceof LedgerUnavailableError) throw err;
+      throw new LedgerUnavailableError(`${what} failed: ${(err as Error).message}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
