@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream';
-import { apiSubjects, decodeEvent, type JobReturnedData } from '@jobledger/core';
+import { apiSubjects, decodeEvent, publishReply, type JobReturnedData, type PublishReply, type PublishRequestInput } from '@jobledger/core';
 
 /** Salt's texts for a master that cannot be reached. */
 export const MASTER_UNREACHABLE = 'Failed to connect to the Master, is the Salt Master running?';
@@ -10,21 +10,6 @@ export class MasterUnreachableError extends Error {
   override readonly name = 'MasterUnreachableError';
   readonly retryable = true;
 }
-
-export interface PublishRequest {
-  tgt: string | string[];
-  tgt_type: string;
-  fun: string;
-  arg: unknown[];
-  kwarg: Record<string, unknown>;
-  user: string;
-  ret: string;
-  timeout?: number;
-  metadata?: Record<string, unknown>;
-}
-
-export type PublishReply =
-  { jid: string; minions: string[]; missing: string[]; seq: number } | { error: { code: string; message: string } };
 
 /** The invoking account as Salt names it: `sudo_<name>` when root through sudo. */
 export function invokingUser(env: NodeJS.ProcessEnv = process.env): string {
@@ -53,13 +38,14 @@ export class LedgerClient {
     return new LedgerClient(nc, jetstream(nc), stream);
   }
 
-  async publish(req: PublishRequest, timeoutMs = 10_000): Promise<PublishReply> {
+  async publish(req: PublishRequestInput, timeoutMs = 20_000): Promise<PublishReply> {
+    let body: unknown;
     try {
-      const msg = await this.nc.request(apiSubjects.publish, JSON.stringify(req), { timeout: timeoutMs });
-      return msg.json<PublishReply>();
+      body = (await this.nc.request(apiSubjects.publish, JSON.stringify(req), { timeout: timeoutMs })).json();
     } catch (cause) {
       throw new MasterUnreachableError(MASTER_UNREACHABLE, { cause });
     }
+    return publishReply.parse(body);
   }
 
   /**

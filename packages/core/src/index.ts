@@ -5,4 +5,5 @@ export * from './events/index.js';
 export * from './stream.js';
 export * from './errors.js';
 export * from './targeting.js';
+export * from './api/publish.js';
 export * as schema from './db/schema.js';

@@ -1,6 +1,7 @@
 import { SaltTexts, splitListTarget, type JobReturnedData } from '@jobledger/core';
 import { resolveEndpoints } from '../home.js';
-import { LedgerClient, invokingUser, type PublishRequest } from '../ledger-client.js';
+import type { PublishRequestInput, TgtType } from '@jobledger/core';
+import { LedgerClient, invokingUser } from '../ledger-client.js';
 import { renderReturn, resolveOutputter } from '../output/index.js';
 import { parseFunctionArgs } from '../salt-args.js';
 
@@ -41,9 +42,9 @@ export async function runCommand(
 ): Promise<number> {
   const endpoints = resolveEndpoints();
   const { arg, kwarg } = parseFunctionArgs(words);
-  const tgtType = opts.list ? 'list' : opts.pcre ? 'pcre' : 'glob';
+  const tgtType: TgtType = opts.list ? 'list' : opts.pcre ? 'pcre' : 'glob';
   const timeout = opts.timeout > 0 ? opts.timeout : DEFAULT_TIMEOUT;
-  const request: PublishRequest = {
+  const request: PublishRequestInput = {
     tgt: tgtType === 'list' ? splitListTarget(target) : target,
     tgt_type: tgtType,
     fun,

@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { ErrorCodes } from '../errors.js';
+import { jid, tgtType } from '../events/common.js';
+
+/**
+ * The dispatcher's request/reply contract on `jobledger.api.publish` (JSON bodies).
+ * The request is what Salt's `LocalClient.pub` sends to the master, minus `key`/`jid`.
+ */
+
+const jsonObject = z.record(z.string(), z.unknown());
+
+export const publishRequest = z.strictObject({
+  /** A pattern, or for `list` an array of ids or a comma/whitespace separated string. */
+  tgt: z.union([z.string(), z.array(z.string())]),
+  tgt_type: tgtType.default('glob'),
+  fun: z.string().min(1),
+  /** Positional arguments. */
+  arg: z.array(z.unknown()).default([]),
+  /** Keyword arguments; merged into `arg` as Salt's `{…, __kwarg__: true}` mapping. */
+  kwarg: jsonObject.default({}),
+  user: z.string().min(1).default('root'),
+  /** `--return` returners, comma separated. */
+  ret: z.string().default(''),
+  /** Seconds the publisher waits before asking who still runs the job. */
+  timeout: z.number().positive().finite().optional(),
+  metadata: jsonObject.optional(),
+});
+/** What a client sends (defaults may be left out). */
+export type PublishRequestInput = z.input<typeof publishRequest>;
+export type PublishRequest = z.output<typeof publishRequest>;
+
+export const publishSuccess = z.strictObject({
+  jid,
+  /** Agents expected to answer, sorted. */
+  minions: z.array(z.string()),
+  /** Names of a list target that no agent has. */
+  missing: z.array(z.string()),
+  /** Stream sequence of the `job.published` event. */
+  seq: z.number().int().positive(),
+});
+export type PublishSuccess = z.infer<typeof publishSuccess>;
+
+export const publishFailure = z.strictObject({
+  error: z.strictObject({
+    code: z.enum([ErrorCodes.Validation, ErrorCodes.NoMinions, ErrorCodes.Unavailable, ErrorCodes.Config]),
+    message: z.string(),
+  }),
+});
+export type PublishFailure = z.infer<typeof publishFailure>;
+
+export const publishReply = z.union([publishSuccess, publishFailure]);
+export type PublishReply = z.infer<typeof publishReply>;
+
