@@ -1,0 +1,628 @@
+import { randomUUID } from 'node:crypto';
+import { JetStreamApiCodes, JetStreamApiError, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import {
+  agentConsumerConfig,
+  decodeEvent,
+  encodeAgentId,
+  encodeEvent,
+  minionStartedText,
+  msgIds,
+  procTag,
+  jobReturnedTag,
+  saltStamp,
+  subjects,
+  matchTarget,
+  UnsupportedTargetError,
+  type AgentPresence,
+  type JobPublishedData,
+  type LedgerEvent,
+  type ProcEndedData,
+} from '@jobledger/core';
+import { openAgentsBucket, openLedger, type Ledger, type Logger } from '@jobledger/runtime';
+import { agentCachedir, type AgentConfig } from './config.js';
+import { execute, type Outcome } from './execute.js';
+import { hostGrains } from './grains.js';
+import { forEachLimit, Limiter } from './limiter.js';
+import { functionNames, lookupFunction, type ExecContext, type Grains } from './modules/index.js';
+import { ProcDir, reapOrphan, type ProcFile } from './proc-files.js';
+import { Publisher } from './publisher.js';
+import { AGENT_VERSION } from './version.js';
+
+/** One agent id hosted by the process. */
+interface Hosted {
+  id: string;
+  key: string;
+  grains: Grains;
+  procDir: ProcDir;
+  /** Last job publication sequence this id has handled (run, skipped, or not targeted). */
+  lastSeq: number;
+  /** `lastSeq` moved since it was last written to the presence bucket. */
+  dirty: boolean;
+}
+
+/** A job started on one id, until its end is recorded. */
+interface Running {
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+export interface AgentHandle {
+  readonly ids: readonly string[];
+  readonly group: string;
+  /** Settles when the agent has stopped: resolves after `stop()`, rejects if consuming failed. */
+  readonly closed: Promise<void>;
+  /** Stops consuming, lets running jobs finish (up to the grace period), flushes lastSeq, closes. */
+  stop(): Promise<void>;
+}
+
+/** Parallel requests at start-up and in catch-up checks. */
+const IO_PARALLEL = 64;
+/** How often changed `lastSeq`s are written to the presence bucket. */
+const FLUSH_EVERY_MS = 1_000;
+/** While a message's jobs wait for a slot, its ack deadline is pushed back this often. */
+const WORKING_EVERY_MS = 10_000;
+/** A message whose jobs could not all be started is redelivered after this. */
+const NAK_DELAY_MS = 5_000;
+/** After the grace period, cancelled jobs get this long to record their end. */
+const CANCEL_WAIT_MS = 5_000;
+/** Room for headers and subject next to a message body. */
+const HEADER_ROOM = 4 * 1024;
+
+const isConsumerNotFound = (err: unknown) => err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound;
+
+function parsePresence(raw: string, log: Logger): AgentPresence | undefined {
+  try {
+    const p = JSON.parse(raw) as AgentPresence;
+    return Number.isInteger(p.lastSeq) ? p : undefined;
+  } catch (err) {
+    log.warn({ err }, 'unreadable presence entry, treating the id as new');
+    return undefined;
+  }
+}
+
+export async function startAgent(config: AgentConfig, logger: Logger): Promise<AgentHandle> {
+  const log = logger.child({ group: config.group });
+  const ledger = await openLedger({ natsUrl: config.natsUrl, stream: config.stream, name: `jobledger-agent:${config.group}` });
+  try {
+    return await Agent.start(config, ledger, log);
+  } catch (err) {
+    await ledger.nc.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+class Agent implements AgentHandle {
+  readonly ids: readonly string[];
+  readonly group: string;
+  readonly closed: Promise<void>;
+
+  private readonly hosted: Hosted[];
+  private readonly publisher: Publisher;
+  private readonly slots: Limiter;
+  private readonly running = new Map<string, Running>();
+  /** Aborted by stop(): no job starts after it. */
+  private readonly stopping = new AbortController();
+  private messages?: ConsumerMessages;
+  private loop?: Promise<void>;
+  private flushTimer?: NodeJS.Timeout;
+  private flushing?: Promise<void>;
+  private stopped?: Promise<void>;
+  private resolveClosed!: () => void;
+  private rejectClosed!: (err: unknown) => void;
+
+  private constructor(
+    private readonly config: AgentConfig,
+    private readonly ledger: Ledger,
+    private readonly kv: KV,
+    private readonly log: Logger,
+    hosted: Hosted[],
+    /** The stream's last sequence when this process started: anything up to it is catch-up. */
+    private readonly catchUpUntil: number,
+    private readonly startedAt: Date,
+  ) {
+    this.ids = config.ids;
+    this.group = config.group;
+    this.hosted = hosted;
+    this.publisher = new Publisher(ledger.js, log);
+    this.slots = new Limiter(config.maxInflight);
+    this.closed = new Promise((resolve, reject) => {
+      this.resolveClosed = resolve;
+      this.rejectClosed = reject;
+    });
+    // A failed consumer is reported through `closed`; nobody may be listening yet.
+    this.closed.catch(() => undefined);
+  }
+
+  static async start(config: AgentConfig, ledger: Ledger, log: Logger): Promise<Agent> {
+    const t0 = performance.now();
+    const kv = await openAgentsBucket(ledger);
+    const info = await ledger.jsm.streams.info(config.stream);
+    const streamLast = info.state.last_seq;
+    const startedAt = new Date();
+    const host = hostGrains();
+
+    const hosted: Hosted[] = config.ids.map((id) => ({
+      id,
+      key: encodeAgentId(id),
+      grains: { ...host, id },
+      procDir: new ProcDir(`${agentCachedir(config.cachedirRoot, id)}/proc`),
+      lastSeq: streamLast,
+      dirty: false,
+    }));
+    let known = 0;
+    await forEachLimit(hosted, IO_PARALLEL, async (h) => {
+      await h.procDir.init();
+      const entry = await kv.get(h.key);
+      const presence = entry && entry.length > 0 ? parsePresence(entry.string(), log.child({ agent: h.id })) : undefined;
+      if (presence) {
+        // Never ahead of the stream (a recreated stream starts again at 1).
+        h.lastSeq = Math.min(presence.lastSeq, streamLast);
+        known++;
+      }
+    });
+
+    const agent = new Agent(config, ledger, kv, log, hosted, streamLast, startedAt);
+    // Presence first, so the dispatcher counts these ids as soon as we report ready.
+    await forEachLimit(hosted, IO_PARALLEL, (h) => agent.putPresence(h));
+    await agent.recoverProcFiles();
+    await agent.announce();
+    await agent.openConsumer();
+    agent.flushTimer = setInterval(() => void agent.flushLastSeq(), FLUSH_EVERY_MS);
+    agent.flushTimer.unref();
+    agent.loop = agent.consumeLoop();
+    log.info(
+      { ids: hosted.length, known, streamLast, startSeq: agent.startSeq(), ms: Math.round(performance.now() - t0) },
+      'agent started',
+    );
+    return agent;
+  }
+
+  // ── presence ────────────────────────────────────────────────────────────────────────────
+
+  private async putPresence(h: Hosted): Promise<void> {
+    const presence: AgentPresence = {
+      id: h.id,
+      group: this.group,
+      lastSeq: h.lastSeq,
+      startedAt: this.startedAt.toISOString(),
+      grains: h.grains,
+    };
+    await this.kv.put(h.key, JSON.stringify(presence));
+  }
+
+  private advance(h: Hosted, seq: number): void {
+    if (seq > h.lastSeq) {
+      h.lastSeq = seq;
+      h.dirty = true;
+    }
+  }
+
+  /** Writes every changed `lastSeq` (one put per changed id, all in flight together). */
+  private flushLastSeq(): Promise<void> {
+    this.flushing ??= (async () => {
+      try {
+        const dirty = this.hosted.filter((h) => h.dirty);
+        for (const h of dirty) h.dirty = false;
+        await forEachLimit(dirty, IO_PARALLEL, async (h) => {
+          try {
+            await this.putPresence(h);
+          } catch (err) {
+            h.dirty = true;
+            this.log.warn({ err, agent: h.id }, 'could not write lastSeq');
+          }
+        });
+      } finally {
+        this.flushing = undefined;
+      }
+    })();
+    return this.flushing;
+  }
+
+  // ── start-up ────────────────────────────────────────────────────────────────────────────
+
+  /** Jobs that were running when a previous process died: recorded as lost, never run again. */
+  private async recoverProcFiles(): Promise<void> {
+    await forEachLimit(this.hosted, IO_PARALLEL, async (h) => {
+      for (const { name, data } of await h.procDir.scan()) {
+        const jid = data?.jid ?? name;
+        const log = this.log.child({ agent: h.id, jid });
+        try {
+          const reaped = data ? await reapOrphan(data.pid, jid) : false;
+          // The return may have been stored just before the crash.
+          const stored = await this.ledger.jsm.streams.getMessage(this.config.stream, { last_by_subj: subjects.jobRet(jid, h.id) });
+          const ended: ProcEndedData = {
+            jid,
+            id: h.id,
+            fun: data?.fun ?? '',
+            pid: data?.pid ?? 0,
+            outcome: 'lost',
+            _stamp: saltStamp(),
+          };
+          if (stored) {
+            const ev = decodeEvent(stored.data);
+            if (ev.type === 'job.returned') Object.assign(ended, { outcome: 'returned', retcode: ev.data.retcode });
+          }
+          await this.append(
+            subjects.jobProc(jid, h.id),
+            { type: 'proc.ended', tag: procTag(jid, h.id, 'ended'), data: ended },
+            msgIds.proc(jid, h.id, 'ended'),
+          );
+          await h.procDir.removeName(name);
+          log.warn({ outcome: ended.outcome, pid: ended.pid, fun: ended.fun, reaped }, 'job interrupted by the previous agent process');
+        } catch (err) {
+          // An unusable file (not a jid of ours) must not stop the agent.
+          log.error({ err, file: h.procDir.file(name) }, 'could not record an interrupted job; proc file removed');
+          await h.procDir.removeName(name);
+        }
+      }
+    });
+  }
+
+  /** `minion_start` for every id. */
+  private async announce(): Promise<void> {
+    const boot = randomUUID();
+    await Promise.all(
+      this.hosted.map((h) =>
+        this.append(
+          subjects.agentStart(h.id),
+          {
+            type: 'agent.started',
+            tag: 'minion_start',
+            data: {
+              id: h.id,
+              cmd: '_minion_event',
+              pretag: null,
+              tag: 'minion_start',
+              data: minionStartedText(h.id, this.startedAt),
+              grains: h.grains,
+              version: AGENT_VERSION,
+              _stamp: saltStamp(),
+            },
+          },
+          msgIds.agentStart(h.id, boot),
+        ),
+      ),
+    );
+  }
+
+  private startSeq(): number {
+    return Math.min(...this.hosted.map((h) => h.lastSeq)) + 1;
+  }
+
+  /**
+   * The process's durable consumer, positioned for the id that lags most: an existing consumer
+   * that has already gone past that point is recreated there.
+   */
+  private async openConsumer(): Promise<void> {
+    const { jsm } = this.ledger;
+    const startSeq = this.startSeq();
+    const want = agentConsumerConfig(this.group, startSeq);
+    const info = await jsm.consumers.info(this.config.stream, this.group).catch((err: unknown) => {
+      if (isConsumerNotFound(err)) return undefined;
+      throw err;
+    });
+    if (info) {
+      // The server moves `delivered` over messages the filter skips, so compare job publications:
+      // does one exist between startSeq and where the consumer would go on?
+      const next = Math.max(info.delivered.stream_seq + 1, info.config.opt_start_seq ?? 1);
+      const sameFilter = info.config.filter_subject === want.filter_subject;
+      const skipped =
+        next > startSeq
+          ? await jsm.direct
+              .getMessage(this.config.stream, { seq: startSeq, next_by_subj: subjects.allJobNew })
+              .then((m) => m !== null && m.seq < next)
+          : false;
+      // Unacked deliveries to a previous process would only come back after ack_wait.
+      const unacked = info.num_ack_pending > 0;
+      if (sameFilter && !skipped && !unacked) return;
+      this.log.info({ startSeq, consumerNext: next, sameFilter, skipped, unacked }, 'recreating the consumer for catch-up');
+      await jsm.consumers.delete(this.config.stream, this.group);
+    }
+    await jsm.consumers.add(this.config.stream, want);
+  }
+
+  // ── consuming ───────────────────────────────────────────────────────────────────────────
+
+  private async consumeLoop(): Promise<void> {
+    try {
+      const consumer = await this.ledger.js.consumers.get(this.config.stream, this.group);
+      this.messages = await consumer.consume({ max_messages: 256 });
+      void this.watchStatus(this.messages);
+      if (this.stopping.signal.aborted) await this.messages.close();
+      for await (const msg of this.messages) {
+        await this.handle(msg);
+        if (this.stopping.signal.aborted) break;
+      }
+      if (!this.stopping.signal.aborted) throw new Error('the consumer stopped delivering');
+    } catch (err) {
+      if (this.stopping.signal.aborted) return;
+      this.log.fatal({ err }, 'consuming failed');
+      this.rejectClosed(err);
+    }
+  }
+
+  private async watchStatus(messages: ConsumerMessages): Promise<void> {
+    for await (const s of messages.status()) {
+      if (s.type === 'consumer_deleted' || s.type === 'consumer_not_found') {
+        this.log.error({ status: s.type }, 'the durable consumer is gone, recreating it');
+        try {
+          await this.ledger.jsm.consumers.add(this.config.stream, agentConsumerConfig(this.group, this.startSeq()));
+        } catch (err) {
+          this.log.error({ err }, 'could not recreate the consumer');
+        }
+      } else if (s.type === 'heartbeats_missed' || s.type === 'no_responders') {
+        this.log.warn({ status: s.type }, 'consumer status');
+      }
+    }
+  }
+
+  private matches(h: Hosted, job: JobPublishedData): boolean {
+    try {
+      return matchTarget(h.id, job.tgt, job.tgt_type);
+    } catch (err) {
+      if (err instanceof UnsupportedTargetError) return false;
+      throw err;
+    }
+  }
+
+  /** A catch-up job this id already started (proc file, proc event or return stored). */
+  private async alreadyHandled(h: Hosted, jid: string): Promise<boolean> {
+    if (await h.procDir.exists(jid)) return true;
+    const { jsm } = this.ledger;
+    const [ret, proc] = await Promise.all([
+      jsm.streams.getMessage(this.config.stream, { last_by_subj: subjects.jobRet(jid, h.id) }),
+      jsm.streams.getMessage(this.config.stream, { last_by_subj: subjects.jobProc(jid, h.id) }),
+    ]);
+    return ret !== null || proc !== null;
+  }
+
+  private async handle(msg: JsMsg): Promise<void> {
+    const seq = msg.seq;
+    const log = this.log.child({ seq });
+    let event: LedgerEvent;
+    try {
+      event = decodeEvent(msg.data);
+      if (event.type !== 'job.published') throw new Error(`a ${event.type} event on a job publication subject`);
+    } catch (err) {
+      log.error({ err, subject: msg.subject }, 'poison message terminated');
+      msg.term(String((err as Error).message).slice(0, 200));
+      for (const h of this.hosted) this.advance(h, seq);
+      return;
+    }
+    const job = event.data;
+    const jlog = log.child({ jid: job.jid });
+    const catchUp = seq <= this.catchUpUntil || msg.redelivered;
+    const tooOld = catchUp && Date.now() - msg.time.getTime() > this.config.catchupSeconds * 1000;
+
+    let targets: Hosted[] = [];
+    for (const h of this.hosted) {
+      if (seq <= h.lastSeq) continue;
+      if (this.matches(h, job)) targets.push(h);
+      else this.advance(h, seq);
+    }
+    if (tooOld && targets.length > 0) {
+      jlog.info({ fun: job.fun, ids: targets.length }, 'job publication older than the catch-up window, not run');
+      for (const h of targets) this.advance(h, seq);
+      targets = [];
+    }
+    if (catchUp && targets.length > 0) {
+      const fresh: Hosted[] = [];
+      await forEachLimit(targets, IO_PARALLEL, async (h) => {
+        if (await this.alreadyHandled(h, job.jid)) {
+          jlog.info({ agent: h.id }, 'job already handled before, not run again');
+          this.advance(h, seq);
+        } else {
+          fresh.push(h);
+        }
+      });
+      targets = fresh;
+    }
+    if (targets.length === 0) {
+      msg.ack();
+      return;
+    }
+
+    // Ack once every targeted id has its proc.started stored; jobs waiting for a slot keep
+    // the message in progress.
+    const working = setInterval(() => msg.working(), WORKING_EVERY_MS);
+    let started: boolean[];
+    try {
+      started = await Promise.all(targets.map((h) => this.startJob(h, job, seq)));
+    } finally {
+      clearInterval(working);
+    }
+    targets.forEach((h, i) => {
+      if (started[i]) this.advance(h, seq);
+    });
+    if (started.every(Boolean)) msg.ack();
+    else msg.nak(NAK_DELAY_MS);
+  }
+
+  // ── jobs ────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Starts `job` on `h`: takes a slot, writes the proc file, starts the function, appends
+   * proc.started. Resolves true once proc.started is stored (the job then runs on), false if
+   * the job could not be started (nothing is left behind; the message is redelivered).
+   */
+  private async startJob(h: Hosted, job: JobPublishedData, seq: number): Promise<boolean> {
+    const log = this.log.child({ jid: job.jid, agent: h.id, seq });
+    const key = `${h.id}\n${job.jid}`;
+    if (this.running.has(key)) return true;
+    let release: () => void;
+    try {
+      release = await this.slots.acquire(this.stopping.signal);
+    } catch {
+      return false; // stopping
+    }
+    const abort = new AbortController();
+    const proc: ProcFile = {
+      jid: job.jid,
+      fun: job.fun,
+      arg: job.arg,
+      tgt: job.tgt,
+      tgt_type: job.tgt_type,
+      user: job.user,
+      ret: job.ret,
+      pid: process.pid,
+    };
+    try {
+      await h.procDir.write(proc);
+    } catch (err) {
+      release();
+      log.error({ err }, 'could not write the proc file; job not started');
+      return false;
+    }
+
+    let onSpawn!: (pid: number) => void;
+    const spawned = new Promise<number>((resolve) => (onSpawn = resolve));
+    const ctx: ExecContext = { id: h.id, jid: job.jid, grains: h.grains, signal: abort.signal, spawned: onSpawn, functionNames };
+    const outcome = execute(job.fun, job.arg, ctx);
+    const ran = outcome.finally(release);
+
+    if (lookupFunction(job.fun)?.kind === 'shell') {
+      const pid = await Promise.race([spawned, outcome.then(() => process.pid)]);
+      if (pid !== process.pid) {
+        proc.pid = pid;
+        await h.procDir.write(proc).catch((err: unknown) => log.warn({ err }, 'could not record the child pid in the proc file'));
+      }
+    }
+
+    const procData = {
+      jid: job.jid,
+      id: h.id,
+      fun: job.fun,
+      pid: proc.pid,
+      arg: job.arg,
+      tgt: job.tgt,
+      tgt_type: job.tgt_type,
+      user: job.user,
+    };
+    try {
+      await this.append(
+        subjects.jobProc(job.jid, h.id),
+        { type: 'proc.started', tag: procTag(job.jid, h.id, 'started'), data: { ...procData, _stamp: saltStamp() } },
+        msgIds.proc(job.jid, h.id, 'started'),
+      );
+    } catch (err) {
+      abort.abort();
+      await ran;
+      await h.procDir.remove(job.jid).catch(() => undefined);
+      log.error({ err }, 'could not append proc.started; job cancelled');
+      return false;
+    }
+    log.debug({ fun: job.fun, pid: proc.pid }, 'job started');
+
+    const done = ran
+      .then((o) => this.finishJob(h, job, proc.pid, o, abort.signal.aborted, log))
+      .catch((err: unknown) => log.error({ err }, 'could not record the end of the job; its proc file stays for the next start'))
+      .finally(() => this.running.delete(key));
+    this.running.set(key, { abort, done });
+    return true;
+  }
+
+  /** Appends the return (or the signal) and proc.ended; the proc file goes once both are stored. */
+  private async finishJob(h: Hosted, job: JobPublishedData, pid: number, outcome: Outcome, cancelled: boolean, log: Logger): Promise<void> {
+    const base = { jid: job.jid, id: h.id, fun: job.fun, pid };
+    let ended: ProcEndedData;
+    if (outcome.kind === 'returned') {
+      await this.appendReturn(h, job, outcome);
+      ended = { ...base, outcome: 'returned', retcode: outcome.retcode, _stamp: saltStamp() };
+      log.debug({ retcode: outcome.retcode }, 'job returned');
+    } else {
+      if (cancelled) {
+        await this.append(
+          subjects.jobProc(job.jid, h.id),
+          {
+            type: 'proc.signalled',
+            tag: procTag(job.jid, h.id, 'signalled'),
+            data: { ...base, signal: outcome.signal, _stamp: saltStamp() },
+          },
+          msgIds.proc(job.jid, h.id, 'signalled'),
+        );
+      }
+      ended = { ...base, outcome: 'signalled', signal: outcome.signal, _stamp: saltStamp() };
+      log.info({ signal: outcome.signal, cancelled }, 'job ended by a signal, no return');
+    }
+    await this.append(
+      subjects.jobProc(job.jid, h.id),
+      { type: 'proc.ended', tag: procTag(job.jid, h.id, 'ended'), data: ended },
+      msgIds.proc(job.jid, h.id, 'ended'),
+    );
+    await h.procDir.remove(job.jid);
+  }
+
+  /** Salt's return load, on `ledger.job.<jid>.ret.<id>`. */
+  private async appendReturn(h: Hosted, job: JobPublishedData, outcome: Extract<Outcome, { kind: 'returned' }>): Promise<void> {
+    const event = (ret: unknown, retcode: number, out: string | undefined): LedgerEvent => ({
+      type: 'job.returned',
+      tag: jobReturnedTag(job.jid, h.id),
+      data: {
+        cmd: '_return',
+        id: h.id,
+        jid: job.jid,
+        fun: job.fun,
+        fun_args: job.arg,
+        return: ret === undefined ? null : ret,
+        retcode,
+        success: retcode === 0,
+        user: job.user,
+        ...(out !== undefined ? { out } : {}),
+        ...(typeof job.master_id === 'string' ? { master_id: job.master_id } : {}),
+        ...(job.metadata !== undefined ? { metadata: job.metadata } : {}),
+        _stamp: saltStamp(),
+      },
+    });
+    let body = encodeEvent(event(outcome.return, outcome.retcode, outcome.out));
+    const max = this.ledger.nc.info?.max_payload ?? 1024 * 1024;
+    if (body.length + HEADER_ROOM > max) {
+      const text = `ERROR: the return of ${job.fun} is ${body.length} bytes, more than the ${max}-byte message limit; it was not stored`;
+      body = encodeEvent(event(text, 1, 'nested'));
+    }
+    await this.publisher.publish(subjects.jobRet(job.jid, h.id), body, msgIds.jobRet(job.jid, h.id));
+  }
+
+  private async append(subject: string, event: LedgerEvent, msgID: string): Promise<void> {
+    await this.publisher.publish(subject, encodeEvent(event), msgID);
+  }
+
+  // ── stopping ────────────────────────────────────────────────────────────────────────────
+
+  stop(): Promise<void> {
+    this.stopped ??= this.shutdown().then(
+      () => this.resolveClosed(),
+      (err: unknown) => {
+        this.rejectClosed(err);
+        throw err;
+      },
+    );
+    return this.stopped;
+  }
+
+  private async shutdown(): Promise<void> {
+    const t0 = performance.now();
+    this.stopping.abort(new Error('agent stopping'));
+    await this.messages?.close().catch(() => undefined);
+    clearInterval(this.flushTimer);
+    // The message being handled finishes starting its jobs (or gives them up) first.
+    await this.loop;
+
+    const jobs = () => [...this.running.values()];
+    const atStop = this.running.size;
+    const allDone = () => Promise.allSettled(jobs().map((r) => r.done));
+    const timedOut = await Promise.race([allDone().then(() => false), sleep(this.config.stopGraceMs).then(() => true)]);
+    if (timedOut) {
+      this.log.warn({ jobs: this.running.size }, 'jobs still running after the grace period, cancelling them');
+      for (const r of jobs()) r.abort.abort();
+      await Promise.race([allDone(), sleep(CANCEL_WAIT_MS)]);
+    }
+    await this.flushing;
+    await this.flushLastSeq();
+    await this.publisher.settled();
+    await this.ledger.nc.drain().catch(() => this.ledger.nc.close());
+    this.log.info({ runningAtStop: atStop, ms: Math.round(performance.now() - t0) }, 'agent stopped');
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());

@@ -1,0 +1,49 @@
+import { SaltTexts } from '@jobledger/core';
+import {
+  bindArgs,
+  CommandExecutionError,
+  InvalidArgumentsError,
+  lookupFunction,
+  ProcessSignalledError,
+  splitArg,
+  type ExecContext,
+} from './modules/index.js';
+
+/** How a job ended on the agent: a return to send, or killed by a signal (no return). */
+export type Outcome = { kind: 'returned'; return: unknown; retcode: number; out?: string } | { kind: 'signalled'; signal: number };
+
+const SIGTERM = 15;
+
+function failed(text: string): Outcome {
+  return { kind: 'returned', return: text, retcode: 1, out: 'nested' };
+}
+
+/** Salt: a zero retcode becomes 1 when the return is a mapping whose `result` or `success` is falsy. */
+function effectiveRetcode(ret: unknown, retcode: number): number {
+  if (retcode !== 0 || typeof ret !== 'object' || ret === null || Array.isArray(ret)) return retcode;
+  const r = ret as Record<string, unknown>;
+  return ('result' in r && !r.result) || ('success' in r && !r.success) ? 1 : 0;
+}
+
+/**
+ * Runs `fun` with Salt's `arg` the way a minion's `_thread_return` does, turning every failure
+ * into Salt's error return (retcode 1, `out: nested`). Never throws.
+ */
+export async function execute(fun: string, arg: readonly unknown[], ctx: ExecContext): Promise<Outcome> {
+  const fn = lookupFunction(fun);
+  if (fn === undefined) return failed(SaltTexts.notAvailable(fun));
+  try {
+    const { args, kwargs } = splitArg(arg);
+    const bound = bindArgs(fn.signature, args, kwargs);
+    const res = await fn.run(bound, ctx);
+    const retcode = effectiveRetcode(res.return, res.retcode ?? 0);
+    return { kind: 'returned', return: res.return, retcode };
+  } catch (err) {
+    if (err instanceof ProcessSignalledError) return { kind: 'signalled', signal: err.signal };
+    if (ctx.signal.aborted) return { kind: 'signalled', signal: SIGTERM };
+    if (err instanceof InvalidArgumentsError) return failed(`Passed invalid arguments to ${fun}: ${err.message}`);
+    if (err instanceof CommandExecutionError) return failed(`ERROR: ${err.message}`);
+    const stack = err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : String(err);
+    return failed(`The minion function caused an exception: ${stack}`);
+  }
+}

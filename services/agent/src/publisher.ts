@@ -1,0 +1,65 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
+import { ClosedConnectionError, DrainingConnectionError, InvalidArgumentError } from '@nats-io/transport-node';
+import type { Logger } from '@jobledger/runtime';
+import { Limiter } from './limiter.js';
+
+export interface PublisherOptions {
+  /** Publishes awaiting their ack at once. */
+  window: number;
+  /** How long a publish keeps retrying transient failures before it gives up. */
+  retryForMs: number;
+}
+
+function retryable(err: unknown): boolean {
+  return !(err instanceof ClosedConnectionError || err instanceof DrainingConnectionError || err instanceof InvalidArgumentError);
+}
+
+/**
+ * Appends to the ledger with a bounded window of outstanding publishes. Every publish carries
+ * its deterministic `Nats-Msg-Id`, so a retry after a lost ack is stored once.
+ */
+export class Publisher {
+  private readonly window: Limiter;
+  private readonly pending = new Set<Promise<unknown>>();
+
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly log: Logger,
+    private readonly opts: PublisherOptions = { window: 1024, retryForMs: 60_000 },
+  ) {
+    this.window = new Limiter(opts.window);
+  }
+
+  publish(subject: string, body: Uint8Array, msgID: string): Promise<PubAck> {
+    const p = this.send(subject, body, msgID);
+    this.pending.add(p);
+    const forget = () => this.pending.delete(p);
+    p.then(forget, forget);
+    return p;
+  }
+
+  /** Waits for every publish started so far (successful or not). */
+  async settled(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+
+  private async send(subject: string, body: Uint8Array, msgID: string): Promise<PubAck> {
+    const release = await this.window.acquire();
+    try {
+      const deadline = Date.now() + this.opts.retryForMs;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.js.publish(subject, body, { msgID });
+        } catch (err) {
+          if (!retryable(err) || Date.now() >= deadline) throw err;
+          const wait = Math.min(2_000, 50 * 2 ** Math.min(attempt, 6));
+          this.log.warn({ err, subject, msgID, attempt }, 'publish failed, retrying');
+          await delay(wait);
+        }
+      }
+    } finally {
+      release();
+    }
+  }
+}
