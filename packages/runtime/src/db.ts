@@ -32,12 +32,21 @@ export class DatabaseNotReadyError extends Error {
   readonly retryable = true;
 }
 
-/** Applies every pending migration (drizzle's journal in `drizzle.__drizzle_migrations`). */
+/** Arbitrary key of the advisory lock that serialises migrations across processes. */
+const MIGRATION_LOCK = 7310221;
+
+/**
+ * Applies every pending migration (drizzle's journal in `drizzle.__drizzle_migrations`),
+ * under an advisory lock so processes starting together do not race.
+ */
 export async function migrateDatabase(url: string): Promise<void> {
-  const d = openDatabase(url, { max: 1 });
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
   try {
-    await migrate(d.db, { migrationsFolder: migrationsFolder() });
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await migrate(drizzle(client, { schema }), { migrationsFolder: migrationsFolder() });
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
   } finally {
-    await d.close();
+    await client.end();
   }
 }

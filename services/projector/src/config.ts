@@ -1,0 +1,53 @@
+import path from 'node:path';
+import { PROJECTOR_CONSUMER } from '@jobledger/core';
+import { ConfigError, intEnv, loadCommonConfig, masterId, requireEnv, type CommonConfig } from '@jobledger/runtime';
+
+export interface ProjectorConfig extends CommonConfig {
+  /** PostgreSQL holding the read models (`DATABASE_URL`). */
+  databaseUrl: string;
+  /** `salt_events.master_id` (`JOBLEDGER_MASTER_ID`, default `<hostname>_master`). */
+  masterId: string;
+  /** Most messages applied in one transaction (`JOBLEDGER_PROJECTOR_BATCH`, default 500). */
+  batch: number;
+  /** Durable consumer name, also the checkpoint's name (`JOBLEDGER_PROJECTOR_CONSUMER`, default `projector`). */
+  consumer: string;
+  /** Written with the process id once the projector consumes (`JOBLEDGER_READY_FILE`). */
+  readyFile?: string;
+}
+
+/** Valid as a JetStream durable name (no `.`, `*`, `>`, whitespace, path separators). */
+const CONSUMER_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** The consumer's `max_ack_pending`: a fetch larger than that could never be filled. */
+const MAX_BATCH = 20_000;
+
+/** Reads the projector's settings from the environment; throws ConfigError naming the bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProjectorConfig {
+  const common = loadCommonConfig(env);
+  const databaseUrl = requireEnv(env, 'DATABASE_URL');
+
+  const batch = intEnv(env, 'JOBLEDGER_PROJECTOR_BATCH', 500);
+  if (!Number.isInteger(batch) || batch < 1 || batch > MAX_BATCH) {
+    throw new ConfigError(`JOBLEDGER_PROJECTOR_BATCH must be an integer from 1 to ${MAX_BATCH}, got '${env.JOBLEDGER_PROJECTOR_BATCH}'`);
+  }
+
+  const consumer = env.JOBLEDGER_PROJECTOR_CONSUMER || PROJECTOR_CONSUMER;
+  if (!CONSUMER_NAME.test(consumer)) {
+    throw new ConfigError(`JOBLEDGER_PROJECTOR_CONSUMER must be 1-64 characters of A-Z a-z 0-9 _ -, got '${consumer}'`);
+  }
+
+  const master = masterId(env);
+  // salt_events.master_id is varchar(255); a longer id would fail every batch.
+  if (master === '' || master.length > 255 || master.includes('\u0000')) {
+    throw new ConfigError('JOBLEDGER_MASTER_ID must be 1-255 characters without NUL');
+  }
+
+  return {
+    ...common,
+    databaseUrl,
+    masterId: master,
+    batch,
+    consumer,
+    readyFile: env.JOBLEDGER_READY_FILE ? path.resolve(env.JOBLEDGER_READY_FILE) : undefined,
+  };
+}

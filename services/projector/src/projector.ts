@@ -1,0 +1,300 @@
+import { JetStreamApiCodes, JetStreamApiError, type ConsumerMessages, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { projectorConsumerConfig } from '@jobledger/core';
+import { migrateDatabase, openDatabase, openLedger, type Database, type Ledger, type Logger } from '@jobledger/runtime';
+import { applyBatch, readCheckpoint, type ApplyOptions } from './apply.js';
+import type { ProjectorConfig } from './config.js';
+import type { RawMessage } from './projections.js';
+
+export interface Projector {
+  /** Finishes the batch in flight, then closes the NATS connection and the pool. Idempotent. */
+  stop(): Promise<void>;
+  /** The last stream sequence committed to the read models. */
+  appliedSeq(): number;
+  /** Settles when the projector has stopped: resolves after stop(), rejects if it failed for good. */
+  readonly done: Promise<void>;
+}
+
+const FETCH_EXPIRES_MS = 1_000;
+const BACKOFF_MIN_MS = 250;
+const BACKOFF_MAX_MS = 10_000;
+/** Parallel direct gets when filling a gap. */
+const FILL_CONCURRENCY = 64;
+const PROGRESS_EVERY_MS = 10_000;
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+function isConsumerNotFound(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound;
+}
+
+/** Creates the durable consumer when it does not exist; an existing one is left as it is. */
+export async function ensureConsumer(jsm: JetStreamManager, stream: string, name: string): Promise<void> {
+  try {
+    await jsm.consumers.info(stream, name);
+    return;
+  } catch (err) {
+    if (!isConsumerNotFound(err)) throw err;
+  }
+  try {
+    await jsm.consumers.add(stream, projectorConsumerConfig(name));
+  } catch (err) {
+    // Another projector created it at the same moment.
+    await jsm.consumers.info(stream, name).catch(() => {
+      throw err;
+    });
+  }
+}
+
+const toRaw = (m: { seq: number; subject: string; data: Uint8Array; time: Date }): RawMessage => ({
+  seq: m.seq,
+  subject: m.subject,
+  data: m.data,
+  time: m.time,
+});
+
+/** The gap-filling reads of apply.ts, from the ledger stream. */
+export function streamReader(ledger: Ledger): Pick<ApplyOptions, 'fetchMissing' | 'streamFirstSeq'> {
+  const getOne = async (seq: number): Promise<RawMessage | null> => {
+    let m;
+    try {
+      m = await ledger.jsm.direct.getMessage(ledger.stream, { seq });
+    } catch {
+      // A stream without allow_direct: ask the leader.
+      m = await ledger.jsm.streams.getMessage(ledger.stream, { seq });
+    }
+    return m === null ? null : toRaw(m);
+  };
+  return {
+    async fetchMissing(seqs) {
+      const out: (RawMessage | null)[] = [];
+      for (let i = 0; i < seqs.length; i += FILL_CONCURRENCY) {
+        out.push(...(await Promise.all(seqs.slice(i, i + FILL_CONCURRENCY).map(getOne))));
+      }
+      return out;
+    },
+    async streamFirstSeq() {
+      const info = await ledger.jsm.streams.info(ledger.stream);
+      return info.state.first_seq;
+    },
+  };
+}
+
+/**
+ * Runs the projector: migrations, the durable consumer, then batches until stopped. Each batch
+ * is applied in one transaction with the checkpoint (see apply.ts) and acknowledged only after
+ * COMMIT; a failed batch is rolled back, nak'ed with a delay and retried after a back-off.
+ */
+export async function startProjector(config: ProjectorConfig, logger: Logger): Promise<Projector> {
+  await migrateDatabase(config.databaseUrl);
+  const database: Database = openDatabase(config.databaseUrl, { max: 2 });
+  let ledger: Ledger;
+  try {
+    ledger = await openLedger({ natsUrl: config.natsUrl, stream: config.stream, name: `jobledger-projector-${config.consumer}` });
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
+  try {
+    await ensureConsumer(ledger.jsm, config.stream, config.consumer);
+  } catch (err) {
+    await Promise.allSettled([ledger.nc.close(), database.close()]);
+    throw err;
+  }
+  const consumer = await ledger.js.consumers.get(config.stream, config.consumer);
+  let applied = await readCheckpoint(database.pool, config.consumer);
+  logger.info({ stream: config.stream, consumer: config.consumer, checkpoint: applied, batch: config.batch }, 'projector started');
+
+  const applyOpts: ApplyOptions = {
+    name: config.consumer,
+    masterId: config.masterId,
+    maxFill: Math.max(config.batch, 1_000),
+    ...streamReader(ledger),
+  };
+
+  const abort = new AbortController();
+  let current: ConsumerMessages | undefined;
+  let backoff = 0;
+  let progress = { at: Date.now(), events: 0 };
+
+  // Received, not yet applied messages. The fetcher keeps at most one fetch ahead (the queue
+  // holds at most two batches), so the next batch is on its way while one is being applied.
+  const queue: JsMsg[] = [];
+  let wakeProcessor: (() => void) | undefined;
+  let wakeFetcher: (() => void) | undefined;
+  const signal = (which: 'processor' | 'fetcher') => {
+    const f = which === 'processor' ? wakeProcessor : wakeFetcher;
+    if (which === 'processor') wakeProcessor = undefined;
+    else wakeFetcher = undefined;
+    f?.();
+  };
+  const idle = (which: 'processor' | 'fetcher') =>
+    new Promise<void>((resolve) => {
+      if (which === 'processor') wakeProcessor = resolve;
+      else wakeFetcher = resolve;
+    });
+  abort.signal.addEventListener('abort', () => {
+    signal('processor');
+    signal('fetcher');
+  });
+  let retryAt = 0;
+
+  const fail = (err: unknown, msg: string, context: Record<string, unknown> = {}) => {
+    backoff = Math.min(BACKOFF_MAX_MS, Math.max(BACKOFF_MIN_MS, backoff * 2));
+    retryAt = Date.now() + backoff;
+    logger.error({ err, ...context, retryInMs: backoff }, msg);
+  };
+
+  /** Applies one batch; true when committed and acknowledged. */
+  const processBatch = async (batch: JsMsg[]): Promise<boolean> => {
+    const raws = batch.map(toRaw);
+    const first = raws[0]!.seq;
+    const last = raws[raws.length - 1]!.seq;
+    const started = Date.now();
+    try {
+      for (;;) {
+        const r = await applyBatch(database.pool, raws, applyOpts);
+        applied = Math.max(applied, r.lastSeq);
+        progress.events += r.applied;
+        for (const d of r.deadLetters) {
+          logger.child({ seq: d.seq, ...(d.jid ? { jid: d.jid } : {}) }).warn({ subject: d.subject, error: d.error }, 'dead letter');
+        }
+        if (r.filled > 0 || r.missing > 0) {
+          logger.info(
+            { filled: r.filled, missing: r.missing, checkpoint: r.lastSeq },
+            'filled a gap in the delivered sequence from the stream',
+          );
+        }
+        if (r.mode === 'isolate') logger.warn({ firstSeq: first, lastSeq: last }, 'batch applied one message at a time after a data error');
+        logger.debug(
+          { firstSeq: first, lastSeq: last, count: raws.length, applied: r.applied, skipped: r.skipped, ms: Date.now() - started },
+          'batch committed',
+        );
+        if (r.complete) break;
+        for (const m of batch) m.working();
+      }
+    } catch (err) {
+      fail(err, 'batch rolled back; will retry', { firstSeq: first, lastSeq: last });
+      for (const m of batch) m.nak(backoff);
+      return false;
+    }
+    for (const m of batch) m.ack();
+    backoff = 0;
+    const now = Date.now();
+    if (now - progress.at >= PROGRESS_EVERY_MS) {
+      logger.info({ checkpoint: applied, eventsPerSecond: Math.round((progress.events * 1000) / (now - progress.at)) }, 'progress');
+      progress = { at: now, events: 0 };
+    }
+    return true;
+  };
+
+  /** Pulls messages into the queue, one bounded fetch at a time. */
+  const fetcher = async (): Promise<void> => {
+    while (!abort.signal.aborted) {
+      if (queue.length >= config.batch) {
+        await idle('fetcher');
+        continue;
+      }
+      if (Date.now() < retryAt) {
+        await sleep(retryAt - Date.now(), abort.signal);
+        continue;
+      }
+      let messages: ConsumerMessages;
+      try {
+        messages = await consumer.fetch({ max_messages: config.batch, expires: FETCH_EXPIRES_MS });
+      } catch (err) {
+        fail(err, 'fetch failed');
+        if (isConsumerNotFound(err)) await ensureConsumer(ledger.jsm, config.stream, config.consumer).catch(() => undefined);
+        continue;
+      }
+      current = messages;
+      try {
+        for await (const m of messages) {
+          if (abort.signal.aborted) m.nak();
+          else {
+            queue.push(m);
+            signal('processor');
+          }
+        }
+      } catch (err) {
+        // The fetch itself failed (heartbeats missed, consumer deleted, connection closed).
+        if (abort.signal.aborted) break;
+        if (ledger.nc.isClosed()) throw err;
+        fail(err, 'fetch ended with an error');
+        await ensureConsumer(ledger.jsm, config.stream, config.consumer).catch(() => undefined);
+      } finally {
+        current = undefined;
+      }
+    }
+  };
+
+  /** Applies what the queue holds, up to a batch at a time, in one transaction each. */
+  const processor = async (): Promise<void> => {
+    while (!abort.signal.aborted) {
+      if (queue.length === 0) {
+        await idle('processor');
+        continue;
+      }
+      const batch = queue.splice(0, config.batch);
+      signal('fetcher');
+      const ok = await processBatch(batch);
+      if (!ok) {
+        // What came after the failed batch is handed back too, and fetching pauses for the back-off.
+        for (const m of queue.splice(0)) m.nak(backoff);
+        await sleep(backoff, abort.signal);
+      }
+    }
+    // Stopping: the batch in flight is finished; what is only queued is handed back.
+    for (const m of queue.splice(0)) m.nak();
+  };
+
+  const loop = async (): Promise<void> => {
+    // Either side failing for good stops the other; the batch in flight still finishes.
+    const settle = (p: Promise<void>) =>
+      p.catch((err: unknown) => {
+        abort.abort();
+        throw err;
+      });
+    const results = await Promise.allSettled([settle(fetcher()), settle(processor())]);
+    for (const m of queue.splice(0)) {
+      try {
+        m.nak();
+      } catch {
+        /* connection gone: the server redelivers after ack_wait */
+      }
+    }
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  };
+
+  const done = loop();
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      abort.abort();
+      void current?.close();
+      try {
+        await done;
+      } catch {
+        /* reported through `done` */
+      }
+      await ledger.nc.drain().catch(() => undefined);
+      await database.close().catch(() => undefined);
+      logger.info({ checkpoint: applied }, 'projector stopped');
+    })();
+    return stopping;
+  };
+  // A loop that fails for good releases its resources too.
+  done.catch(() => void stop());
+
+  return { stop, appliedSeq: () => applied, done };
+}
