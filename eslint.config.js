@@ -3,7 +3,18 @@ import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', '.jobledger/**', 'packages/core/migrations/**', '**/*.config.ts', 'bench/**/*.js', '*.js', '**/bin/*.js'] },
+  {
+    ignores: [
+      '**/dist/**',
+      '**/node_modules/**',
+      '.jobledger/**',
+      'packages/core/migrations/**',
+      '**/*.config.ts',
+      'bench/**/*.js',
+      '*.js',
+      '**/bin/*.js',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -29,7 +40,14 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['node:*', 'fs', 'path', 'os', 'child_process', 'net', 'pg', '@nats-io/*', 'pino'], message: 'packages/core does no I/O' }] },
+        {
+          patterns: [
+            {
+              group: ['node:*', 'fs', 'path', 'os', 'child_process', 'net', 'pg', '@nats-io/*', 'pino'],
+              message: 'packages/core does no I/O',
+            },
+          ],
+        },
       ],
     },
   },
@@ -37,9 +55,22 @@ export default tseslint.config(
     // Services meet only through the stream and the read models.
     files: ['services/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['@jobledger/dispatcher', '@jobledger/agent', '@jobledger/projector', '@jobledger/cli'], message: 'services never import each other' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@jobledger/dispatcher', '@jobledger/agent', '@jobledger/projector', '@jobledger/cli'],
+              message: 'services never import each other',
+            },
+          ],
+        },
+      ],
     },
   },
-  { files: ['**/*.spec.ts', 'test/**/*.ts', 'bench/**/*.ts'], rules: { '@typescript-eslint/no-non-null-assertion': 'off', '@typescript-eslint/unbound-method': 'off' } },
+  {
+    files: ['**/*.spec.ts', 'test/**/*.ts', 'bench/**/*.ts'],
+    rules: { '@typescript-eslint/no-non-null-assertion': 'off', '@typescript-eslint/unbound-method': 'off' },
+  },
   prettier,
 );

@@ -33,7 +33,8 @@ function bench(name, agents, extraEnv = {}) {
       const r = spawnSync('npx', ['jobledger', 'run', '*', 'test.ping'], { env, cwd: root, encoding: 'utf8' });
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       const returned = (r.stdout.match(/^ {4}True$/gm) ?? []).length;
-      if (r.status !== 0 || returned !== expected) throw new Error(`${name}: run ${i} exit ${r.status}, ${returned}/${expected} returns\n${r.stderr}`);
+      if (r.status !== 0 || returned !== expected)
+        throw new Error(`${name}: run ${i} exit ${r.status}, ${returned}/${expected} returns\n${r.stderr}`);
       if (i > 0) times.push(ms); // the first run warms the caches
     }
     console.log(JSON.stringify({ bench: name, unit: 'ms', ...stats(times) }));

@@ -50,4 +50,3 @@ export type PublishFailure = z.infer<typeof publishFailure>;
 
 export const publishReply = z.union([publishSuccess, publishFailure]);
 export type PublishReply = z.infer<typeof publishReply>;
-
