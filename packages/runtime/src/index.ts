@@ -2,3 +2,4 @@ export * from './config.js';
 export * from './logger.js';
 export * from './nats.js';
 export * from './db.js';
+export * from './clock.js';

@@ -10,7 +10,6 @@ import {
   msgIds,
   procTag,
   jobReturnedTag,
-  saltStamp,
   subjects,
   matchTarget,
   UnsupportedTargetError,
@@ -19,7 +18,7 @@ import {
   type LedgerEvent,
   type ProcEndedData,
 } from '@jobledger/core';
-import { openAgentsBucket, openLedger, type Ledger, type Logger } from '@jobledger/runtime';
+import { openAgentsBucket, openLedger, stampNow, type Ledger, type Logger } from '@jobledger/runtime';
 import { agentCachedir, type AgentConfig } from './config.js';
 import { execute, type Outcome } from './execute.js';
 import { hostGrains } from './grains.js';
@@ -237,7 +236,7 @@ class Agent implements AgentHandle {
             fun: data?.fun ?? '',
             pid: data?.pid ?? 0,
             outcome: 'lost',
-            _stamp: saltStamp(),
+            _stamp: stampNow(),
           };
           if (stored) {
             const ev = decodeEvent(stored.data);
@@ -277,7 +276,7 @@ class Agent implements AgentHandle {
               data: minionStartedText(h.id, this.startedAt),
               grains: h.grains,
               version: AGENT_VERSION,
-              _stamp: saltStamp(),
+              _stamp: stampNow(),
             },
           },
           msgIds.agentStart(h.id, boot),
@@ -502,7 +501,7 @@ class Agent implements AgentHandle {
     try {
       await this.append(
         subjects.jobProc(job.jid, h.id),
-        { type: 'proc.started', tag: procTag(job.jid, h.id, 'started'), data: { ...procData, _stamp: saltStamp() } },
+        { type: 'proc.started', tag: procTag(job.jid, h.id, 'started'), data: { ...procData, _stamp: stampNow() } },
         msgIds.proc(job.jid, h.id, 'started'),
       );
     } catch (err) {
@@ -528,7 +527,7 @@ class Agent implements AgentHandle {
     let ended: ProcEndedData;
     if (outcome.kind === 'returned') {
       await this.appendReturn(h, job, outcome);
-      ended = { ...base, outcome: 'returned', retcode: outcome.retcode, _stamp: saltStamp() };
+      ended = { ...base, outcome: 'returned', retcode: outcome.retcode, _stamp: stampNow() };
       log.debug({ retcode: outcome.retcode }, 'job returned');
     } else {
       if (cancelled) {
@@ -537,12 +536,12 @@ class Agent implements AgentHandle {
           {
             type: 'proc.signalled',
             tag: procTag(job.jid, h.id, 'signalled'),
-            data: { ...base, signal: outcome.signal, _stamp: saltStamp() },
+            data: { ...base, signal: outcome.signal, _stamp: stampNow() },
           },
           msgIds.proc(job.jid, h.id, 'signalled'),
         );
       }
-      ended = { ...base, outcome: 'signalled', signal: outcome.signal, _stamp: saltStamp() };
+      ended = { ...base, outcome: 'signalled', signal: outcome.signal, _stamp: stampNow() };
       log.info({ signal: outcome.signal, cancelled }, 'job ended by a signal, no return');
     }
     await this.append(
@@ -571,7 +570,7 @@ class Agent implements AgentHandle {
         ...(out !== undefined ? { out } : {}),
         ...(typeof job.master_id === 'string' ? { master_id: job.master_id } : {}),
         ...(job.metadata !== undefined ? { metadata: job.metadata } : {}),
-        _stamp: saltStamp(),
+        _stamp: stampNow(),
       },
     });
     let body = encodeEvent(event(outcome.return, outcome.retcode, outcome.out));

@@ -1,7 +1,7 @@
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import { apiSubjects, ErrorCodes, LedgerError, type MicrosClock } from '@jobledger/core';
 import { openAgentsBucket, openLedger, type Logger } from '@jobledger/runtime';
-import { anchoredMicrosClock } from './clock.js';
+import { anchoredMicrosClock } from '@jobledger/runtime';
 import type { DispatcherConfig } from './config.js';
 import { JobPublisher } from './job-publisher.js';
 import { AgentDirectory } from './presence.js';

@@ -2,7 +2,6 @@ export { loadConfig, type DispatcherConfig } from './config.js';
 export { startDispatcher, errorReply, DISPATCHER_QUEUE, type Dispatcher, type DispatcherOptions } from './dispatcher.js';
 export { JobPublisher, PUBLISH_ID_HEADER, type JobPublisherOptions } from './job-publisher.js';
 export { AgentDirectory, type AgentDirectoryOptions, type PresenceSource } from './presence.js';
-export { anchoredMicrosClock } from './clock.js';
 export { LedgerUnavailableError, NoMinionsError, PublishValidationError } from './errors.js';
 export {
   mergeKwargs,

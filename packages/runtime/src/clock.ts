@@ -1,4 +1,4 @@
-import type { MicrosClock } from '@jobledger/core';
+import { saltStamp, type MicrosClock } from '@jobledger/core';
 
 /**
  * Wall-clock microseconds for jids: `process.hrtime.bigint()` anchored to `Date.now()` at
@@ -24,4 +24,12 @@ export function anchoredMicrosClock(opts: { now?: () => number; hrtime?: () => b
     }
     return micros;
   };
+}
+
+/** The process-wide microsecond clock. */
+export const microsClock: MicrosClock = anchoredMicrosClock();
+
+/** Salt's `_stamp` for now, with real microseconds. */
+export function stampNow(): string {
+  return saltStamp(microsClock());
 }
