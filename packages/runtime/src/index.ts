@@ -3,3 +3,4 @@ export * from './logger.js';
 export * from './nats.js';
 export * from './db.js';
 export * from './clock.js';
+export * from './service-main.js';

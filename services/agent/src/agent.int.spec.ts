@@ -242,9 +242,9 @@ describe('agent process lifecycle', () => {
       encoding: 'utf8',
     });
     expect(r.status).toBe(2);
-    expect(r.stderr).toBe('jobledger agent: configuration error: JOBLEDGER_AGENT_IDS is not set\n');
+    expect(r.stderr).toBe('jobledger-agent: configuration error: JOBLEDGER_AGENT_IDS is not set\n');
     const r2 = spawnSync(process.execPath, [AGENT_MAIN], { env: { PATH: process.env.PATH, JOBLEDGER_AGENT_IDS: 'a' }, encoding: 'utf8' });
     expect(r2.status).toBe(2);
-    expect(r2.stderr).toBe('jobledger agent: configuration error: JOBLEDGER_NATS_URL is not set\n');
+    expect(r2.stderr).toBe('jobledger-agent: configuration error: JOBLEDGER_NATS_URL is not set\n');
   });
 });
