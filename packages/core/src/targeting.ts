@@ -84,8 +84,13 @@ export function splitListTarget(tgt: string | readonly string[]): string[] {
   return parts.filter((p) => p.length > 0);
 }
 
-/** Whether `id` is targeted by (`tgt`, `tgtType`). */
-export function matchTarget(id: string, tgt: string | readonly string[], tgtType: TgtType): boolean {
+/** What an agent knows about itself beyond its id, for grain and address targets. */
+export interface AgentFacts {
+  grains?: Readonly<Record<string, unknown>>;
+}
+
+/** Whether `id` (with its `facts`) is targeted by (`tgt`, `tgtType`). */
+export function matchTarget(id: string, tgt: string | readonly string[], tgtType: TgtType, _facts: AgentFacts = {}): boolean {
   switch (tgtType) {
     case 'glob':
       return typeof tgt === 'string' && globMatch(id, tgt);

@@ -358,7 +358,7 @@ class Agent implements AgentHandle {
 
   private matches(h: Hosted, job: JobPublishedData): boolean {
     try {
-      return matchTarget(h.id, job.tgt, job.tgt_type);
+      return matchTarget(h.id, job.tgt, job.tgt_type, { grains: h.grains });
     } catch (err) {
       if (err instanceof UnsupportedTargetError) return false;
       throw err;

@@ -75,7 +75,14 @@ export const jobs = pgTable(
     end_time: timestamp('end_time', { withTimezone: true }),
     published_seq: bigint('published_seq', { mode: 'number' }),
   },
-  (t) => [index('idx_jobs_start_time').on(t.start_time), index('idx_jobs_fun').on(t.fun), index('idx_jobs_user').on(t.user)],
+  (t) => [
+    index('idx_jobs_start_time').on(t.start_time.desc(), t.jid.desc()),
+    index('idx_jobs_fun').on(t.fun),
+    index('idx_jobs_fun_pattern').using('btree', t.fun.op('text_pattern_ops')),
+    index('idx_jobs_user').on(t.user),
+    index('idx_jobs_tgt').using('gin', t.tgt),
+    index('idx_jobs_metadata').using('gin', t.metadata),
+  ],
 );
 
 /** Processes per agent and jid: started, signalled, ended (returned, signalled or lost). */
@@ -93,7 +100,7 @@ export const procs = pgTable(
     started_at: timestamp('started_at', { withTimezone: true }),
     ended_at: timestamp('ended_at', { withTimezone: true }),
   },
-  (t) => [primaryKey({ columns: [t.jid, t.id] }), index('idx_procs_state').on(t.state)],
+  (t) => [primaryKey({ columns: [t.jid, t.id] }), index('idx_procs_state').on(t.state), index('idx_procs_id_state').on(t.id, t.state)],
 );
 
 /** Every agent id seen on the stream. */
@@ -121,3 +128,58 @@ export const deadLetters = pgTable('dead_letters', {
   error: text('error').notNull(),
   received_at: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
 });
+
+/*
+ * Archive twins for retention (`archive_jobs`): the same columns, as Salt's
+ * `CREATE TABLE <t>_archive (LIKE <t>)` gives — no keys, defaults or sequence — plus an index
+ * on the jid so archived jobs can still be looked up.
+ */
+export const jidsArchive = pgTable(
+  'jids_archive',
+  { jid: varchar('jid', { length: 255 }).notNull(), load: jsonb('load').notNull() },
+  (t) => [index('idx_jids_archive_jid').on(t.jid)],
+);
+
+export const saltReturnsArchive = pgTable(
+  'salt_returns_archive',
+  {
+    fun: varchar('fun', { length: 50 }).notNull(),
+    jid: varchar('jid', { length: 255 }).notNull(),
+    return: jsonb('return').notNull(),
+    id: varchar('id', { length: 255 }).notNull(),
+    success: varchar('success', { length: 10 }).notNull(),
+    full_ret: jsonb('full_ret').notNull(),
+    alter_time: timestamp('alter_time', { withTimezone: true }),
+  },
+  (t) => [index('idx_salt_returns_archive_jid').on(t.jid)],
+);
+
+export const saltEventsArchive = pgTable('salt_events_archive', {
+  id: bigint('id', { mode: 'number' }).notNull(),
+  tag: varchar('tag', { length: 255 }).notNull(),
+  data: jsonb('data').notNull(),
+  alter_time: timestamp('alter_time', { withTimezone: true }),
+  master_id: varchar('master_id', { length: 255 }).notNull(),
+});
+
+export const jobsArchive = pgTable(
+  'jobs_archive',
+  {
+    jid: varchar('jid', { length: 255 }).notNull(),
+    fun: text('fun').notNull(),
+    arg: jsonb('arg').notNull(),
+    tgt: jsonb('tgt').notNull(),
+    tgt_type: text('tgt_type').notNull(),
+    user: text('user').notNull(),
+    metadata: jsonb('metadata'),
+    minions: jsonb('minions').notNull(),
+    missing: jsonb('missing').notNull(),
+    expected: integer('expected').notNull(),
+    returned: integer('returned').notNull(),
+    failed: integer('failed').notNull(),
+    start_time: timestamp('start_time', { withTimezone: true }).notNull(),
+    end_time: timestamp('end_time', { withTimezone: true }),
+    published_seq: bigint('published_seq', { mode: 'number' }),
+  },
+  (t) => [index('idx_jobs_archive_jid').on(t.jid)],
+);
