@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError } from './config.js';
 import { createLogger, type Logger } from './logger.js';
@@ -91,6 +91,8 @@ export async function serviceMain<C extends { logFile?: string; logLevel: string
   }
   if (config.readyFile) {
     await mkdir(path.dirname(config.readyFile), { recursive: true });
-    await writeFile(config.readyFile, `${process.pid}\n`);
+    // Written then renamed, so whoever sees the file sees its content.
+    await writeFile(`${config.readyFile}.tmp`, `${process.pid}\n`);
+    await rename(`${config.readyFile}.tmp`, config.readyFile);
   }
 }
