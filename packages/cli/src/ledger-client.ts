@@ -79,6 +79,41 @@ export class LedgerClient {
     }
   }
 
+  /**
+   * Calls `onReturn` with every return of a job stored from stream sequence `fromSeq` on (an
+   * ordered consumer, so a return stored before this started is still delivered), until the
+   * returned watch is stopped.
+   */
+  async watchReturns(jid: string, fromSeq: number, onReturn: (ret: JobReturnedData) => void): Promise<{ stop(): Promise<void> }> {
+    const consumer = await this.js.consumers.get(this.stream, {
+      filter_subjects: `ledger.job.${jid}.ret.*`,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: Math.max(1, fromSeq),
+    });
+    const messages = await consumer.consume({ max_messages: 256 });
+    const loop = (async () => {
+      for await (const m of messages) {
+        let event;
+        try {
+          event = decodeEvent(m.data);
+        } catch {
+          continue; // quarantined by the projector; nothing to print
+        }
+        if (event.type === 'job.returned') onReturn(event.data);
+      }
+    })().catch(() => undefined); // the consumer ends with the connection
+    let stopped: Promise<void> | undefined;
+    return {
+      stop: () => {
+        stopped ??= (async () => {
+          messages.stop();
+          await loop;
+        })();
+        return stopped;
+      },
+    };
+  }
+
   async close(): Promise<void> {
     await this.nc.close();
   }

@@ -1,7 +1,17 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { dbUrlCommand, dbWaitCommand } from './commands/db.js';
-import { DEFAULT_TIMEOUT, processIo, runCommand } from './commands/run.js';
+import { DatabaseNotReadyError } from '@jobledger/runtime';
+import { dbMigrateCommand, dbUrlCommand, dbWaitCommand } from './commands/db.js';
+import {
+  DEFAULT_GATHER_JOB_TIMEOUT,
+  DEFAULT_TIMEOUT,
+  RunTexts,
+  TARGET_OPTIONS,
+  metadataArg,
+  processIo,
+  runCommand,
+} from './commands/run.js';
 import { downCommand } from './commands/down.js';
+import { DEFAULT_RUNNER_TIMEOUT, runnerCommand } from './commands/runner.js';
 import { upCommand } from './commands/up.js';
 import { MasterUnreachableError } from './ledger-client.js';
 import { NotRunningError } from './home.js';
@@ -41,21 +51,65 @@ program
 program
   .command('run')
   .description("run a function on the targeted agents, as Salt's `salt` command")
-  .argument('<target>', 'agents to target (a glob unless -L or -E)')
-  .argument('<fun>', 'function, e.g. test.ping or cmd.run')
+  .argument('[target]', 'agents to target (a glob unless a target option says otherwise)')
+  .argument('[fun]', 'function, e.g. test.ping or cmd.run')
   .argument('[args...]', 'positional arguments and key=value keyword arguments')
-  .addOption(new Option('-t, --timeout <sec>', 'seconds to wait for returns').argParser(seconds).default(DEFAULT_TIMEOUT))
-  .option('-v, --verbose', 'print the jid before waiting')
+  .addOption(
+    new Option('-t, --timeout <sec>', 'seconds before asking silent agents whether they still run the job')
+      .argParser(seconds)
+      .default(DEFAULT_TIMEOUT),
+  )
+  .addOption(
+    new Option('--gather-job-timeout <sec>', 'seconds between those questions (saltutil.find_job)')
+      .argParser(seconds)
+      .env('JOBLEDGER_GATHER_JOB_TIMEOUT')
+      .default(DEFAULT_GATHER_JOB_TIMEOUT),
+  )
+  .option('-v, --verbose', 'print the jid first, and report agents that did not return')
+  .option('--show-jid', 'print the jid first')
+  .option('--hide-timeout', 'do not report agents that did not return')
   .option('--async', 'print the jid and exit without waiting')
-  .option('-L, --list', 'the target is a comma-separated list of ids')
-  .option('-E, --pcre', 'the target is a regular expression, anchored at the start')
-  .addOption(new Option('--out <outputter>', 'nested, json, yaml, txt, raw or quiet'))
-  .addOption(new Option('--out-indent <n>', 'indentation for the json outputter').argParser(integer))
+  .option('-s, --static', 'gather every return, then print them all at once')
+  .option('--summary', 'print a summary of the returns at the end')
+  .option('-E, --pcre', 'the target is a regular expression on the ids, anchored at the start')
+  .option('-L, --list', 'the target is a comma- or space-separated list of ids')
+  .option('-G, --grain', 'the target is a grain glob, path:pattern')
+  .option('-P, --grain-pcre', 'the target is a grain regular expression, path:pattern')
+  .option('-C, --compound', 'the target is a compound expression (and/or/not, G@, P@, L@, E@, S@, N@ …)')
+  .option('-N, --nodegroup', "the target is a nodegroup of the master's configuration")
+  .option('-S, --ipcidr', 'the target is an address or a network, against the ipv4/ipv6 grains')
+  .option('-I, --pillar', 'the target is a pillar glob (not supported)')
+  .option('-J, --pillar-pcre', 'the target is a pillar regular expression (not supported)')
+  .option('-R, --range', 'the target is a range expression (not supported)')
+  .option('--delimiter <char>', 'grain path delimiter for -G and -P', ':')
+  .addOption(new Option('--out <outputter>', 'nested, json, yaml, txt, raw, quiet or no_return'))
+  .addOption(new Option('--out-indent <n>', 'indentation for the json outputter (negative: one line)').argParser(integer))
+  .option('--out-file <path>', 'write the returns to this file (emptied first) instead of stdout')
+  .option('--out-file-append', 'append to the --out-file instead of emptying it first')
   .option('--no-color', 'never colour the output')
   .option('--force-color', 'colour the output even when it is not a terminal')
   .option('--return <returners>', 'returners to call with each return (comma-separated)')
+  .addOption(new Option('--metadata <yaml>', 'a mapping (YAML or JSON) sent with the job and its returns').argParser(metadataArg))
   .allowExcessArguments(false)
-  .action(async (target: string, fun: string, args: string[], opts: Record<string, unknown>) => {
+  .action(async (target: string | undefined, fun: string | undefined, args: string[], opts: Record<string, unknown>) => {
+    if (target === undefined) {
+      process.stderr.write(RunTexts.missingTarget);
+      process.exitCode = 42;
+      return;
+    }
+    if (fun === undefined) {
+      process.stderr.write(RunTexts.incompleteOptions);
+      process.exitCode = 42;
+      return;
+    }
+    const selected = TARGET_OPTIONS.filter((t) => opts[t.key] === true);
+    if (selected.length > 1) {
+      process.stderr.write(
+        `jobledger run: error: The options ${selected.map((t) => t.flags).join(', ')} are mutually exclusive. Please only choose one of them\n`,
+      );
+      process.exitCode = 2;
+      return;
+    }
     const color = opts.forceColor === true ? true : opts.color === false ? false : undefined;
     process.exitCode = await runCommand(
       target,
@@ -63,15 +117,44 @@ program
       args,
       {
         timeout: opts.timeout as number,
+        gatherJobTimeout: opts.gatherJobTimeout as number,
         verbose: opts.verbose === true,
+        showJid: opts.showJid === true,
+        hideTimeout: opts.hideTimeout === true,
         async: opts.async === true,
-        list: opts.list === true,
-        pcre: opts.pcre === true,
+        static: opts.static === true,
+        summary: opts.summary === true,
+        tgtType: selected[0]?.type ?? 'glob',
+        delimiter: opts.delimiter as string,
         out: opts.out as string | undefined,
         outIndent: opts.outIndent as number | undefined,
+        outFile: opts.outFile as string | undefined,
+        outFileAppend: opts.outFileAppend === true,
         color,
         ret: opts.return as string | undefined,
+        metadata: opts.metadata as Record<string, unknown> | undefined,
       },
+      processIo,
+    );
+  });
+
+program
+  .command('runner')
+  .description("run a runner function on the master (jobs.list_jobs, jobs.lookup_jid, …), as Salt's `salt-run`")
+  .argument('<fun>', 'runner function, e.g. jobs.list_jobs')
+  .argument('[args...]', 'positional arguments and key=value keyword arguments')
+  .addOption(new Option('-t, --timeout <sec>', 'seconds to wait for the answer').argParser(seconds).default(DEFAULT_RUNNER_TIMEOUT))
+  .addOption(new Option('--out <outputter>', 'nested, json, yaml, txt, raw or quiet'))
+  .addOption(new Option('--out-indent <n>', 'indentation for the json outputter').argParser(integer))
+  .option('--no-color', 'never colour the output')
+  .option('--force-color', 'colour the output even when it is not a terminal')
+  .allowExcessArguments(false)
+  .action(async (fun: string, args: string[], opts: Record<string, unknown>) => {
+    const color = opts.forceColor === true ? true : opts.color === false ? false : undefined;
+    process.exitCode = await runnerCommand(
+      fun,
+      args,
+      { timeout: opts.timeout as number, out: opts.out as string | undefined, outIndent: opts.outIndent as number | undefined, color },
       processIo,
     );
   });
@@ -79,8 +162,8 @@ program
 const db = program.command('db').description('the read-model database');
 db.command('url')
   .description('print the PostgreSQL URL')
-  .action(() => {
-    process.exitCode = dbUrlCommand(processIo);
+  .action(async () => {
+    process.exitCode = await dbUrlCommand(processIo);
   });
 db.command('wait')
   .description('wait until the read models hold every event appended so far')
@@ -88,11 +171,16 @@ db.command('wait')
   .action(async (opts: { timeout: number }) => {
     process.exitCode = await dbWaitCommand(opts.timeout, processIo);
   });
+db.command('migrate')
+  .description('apply the migrations to the database (DATABASE_URL, else the one `up` recorded)')
+  .action(async () => {
+    process.exitCode = await dbMigrateCommand(processIo);
+  });
 
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  if (err instanceof NotRunningError || err instanceof MasterUnreachableError) {
+  if (err instanceof NotRunningError || err instanceof MasterUnreachableError || err instanceof DatabaseNotReadyError) {
     process.stderr.write(`${err.message}\n`);
     process.exitCode = 2;
   } else {

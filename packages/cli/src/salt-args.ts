@@ -10,6 +10,8 @@ const KWARG = /^([^\d\W][\w.-]*)=(?!=)(.*)$/su;
 
 export function yamlifyArg(word: string): unknown {
   if (word === '' || /^\s|\s$/.test(word) || word.includes('#')) return word;
+  // Salt's condition_input: a word that looks like a jid stays a string (a number would lose digits).
+  if (/^\d{20}(_\d+)?$/.test(word)) return word;
   try {
     const value: unknown = parseYaml(word);
     if (value === null) return /^(null|None|~)$/i.test(word) ? null : word;

@@ -1,9 +1,22 @@
 import type { TgtType } from './events/common.js';
+import { compoundMatch, type TargetWord } from './compound.js';
+import { fnmatchToRegExp } from './fnmatch.js';
+import { DEFAULT_TARGET_DELIM, grainMatch, grainPcreMatch } from './grain-match.js';
+import { ipcidrMatch } from './ipcidr.js';
+import { nodegroupComp, type Nodegroups } from './nodegroups.js';
 
 /**
  * Target matching as Salt's minions do it (salt/matchers): each agent id decides for itself
- * whether a job is meant for it. `glob`, `pcre` and `list` are supported.
+ * whether a job is meant for it, from its id and its grains. `glob`, `pcre`, `list`, `grain`,
+ * `grain_pcre`, `ipcidr`, `compound` and `nodegroup` are supported; `pillar`, `pillar_pcre` and
+ * `range` are not (agents have no pillar, and there is no range server).
+ *
+ * The same functions predict the expected agents on the dispatcher (Salt's `CkMinions`): there
+ * an agent whose grains are not known matches every grain and address term (Salt's master is
+ * greedy), which can only add expected agents, never lose one.
  */
+
+export { fnmatchToRegExp } from './fnmatch.js';
 
 export class UnsupportedTargetError extends Error {
   override readonly name = 'UnsupportedTargetError';
@@ -20,37 +33,6 @@ function cached(key: string, build: () => RegExp): RegExp {
     regexCache.set(key, re);
   }
   return re;
-}
-
-/** Python's `fnmatch.translate`: whole-string match; `*`, `?`, `[seq]`, `[!seq]`; no escapes. */
-export function fnmatchToRegExp(pattern: string): RegExp {
-  let out = '';
-  for (let i = 0; i < pattern.length;) {
-    const c = pattern[i++]!;
-    if (c === '*') {
-      out += '.*';
-      while (pattern[i] === '*') i++;
-    } else if (c === '?') {
-      out += '.';
-    } else if (c === '[') {
-      let j = i;
-      if (pattern[j] === '!') j++;
-      if (pattern[j] === ']') j++;
-      while (j < pattern.length && pattern[j] !== ']') j++;
-      if (j >= pattern.length) {
-        out += '\\[';
-      } else {
-        let body = pattern.slice(i, j).replace(/\\/g, '\\\\');
-        i = j + 1;
-        if (body.startsWith('!')) body = '^' + body.slice(1);
-        else if (body.startsWith('^')) body = '\\' + body;
-        out += body.length === 0 ? '(?!)' : `[${body}]`;
-      }
-    } else {
-      out += c.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
-    }
-  }
-  return new RegExp(`^(?:${out})$`, 's');
 }
 
 /** fnmatch, case-sensitive (POSIX). */
@@ -86,11 +68,58 @@ export function splitListTarget(tgt: string | readonly string[]): string[] {
 
 /** What an agent knows about itself beyond its id, for grain and address targets. */
 export interface AgentFacts {
+  /** Undefined on the dispatcher for an agent whose grains are not known: matched greedily. */
   grains?: Readonly<Record<string, unknown>>;
 }
 
+/** How to read a target, besides its type. */
+export interface MatchOptions {
+  /** Grain path delimiter for `grain`/`grain_pcre` (Salt's `--delimiter`, default `:`). */
+  delimiter?: string;
+  /** The master's nodegroups, for `nodegroup` targets and `N@` terms. */
+  nodegroups?: Nodegroups;
+}
+
+function unsupported(type: string): never {
+  throw new UnsupportedTargetError(`target type '${type}' is not supported yet`);
+}
+
+const ENGINE_TYPES = { G: 'grain', P: 'grain_pcre', I: 'pillar', J: 'pillar_pcre', S: 'ipcidr', E: 'pcre', L: 'list', R: 'range' } as const;
+
+function termMatch(id: string, term: TargetWord, facts: AgentFacts): boolean {
+  const grains = facts.grains;
+  switch (term.engine) {
+    case undefined:
+      return globMatch(id, term.pattern);
+    case 'G':
+      return grains === undefined || grainMatch(term.pattern, grains, term.delimiter ?? DEFAULT_TARGET_DELIM);
+    case 'P':
+      return grains === undefined || grainPcreMatch(term.pattern, grains, term.delimiter ?? DEFAULT_TARGET_DELIM);
+    case 'S':
+      return grains === undefined || ipcidrMatch(term.pattern, grains);
+    case 'E':
+      return pcreMatch(id, term.pattern);
+    case 'L':
+      return listMatch(id, term.pattern);
+    case 'I':
+    case 'J':
+    case 'R':
+      return unsupported(ENGINE_TYPES[term.engine]);
+    case 'N':
+      return false; // expanded before evaluation
+  }
+}
+
 /** Whether `id` (with its `facts`) is targeted by (`tgt`, `tgtType`). */
-export function matchTarget(id: string, tgt: string | readonly string[], tgtType: TgtType, _facts: AgentFacts = {}): boolean {
+export function matchTarget(
+  id: string,
+  tgt: string | readonly string[],
+  tgtType: TgtType,
+  facts: AgentFacts = {},
+  opts: MatchOptions = {},
+): boolean {
+  const grains = facts.grains;
+  const delimiter = opts.delimiter ?? DEFAULT_TARGET_DELIM;
   switch (tgtType) {
     case 'glob':
       return typeof tgt === 'string' && globMatch(id, tgt);
@@ -98,27 +127,78 @@ export function matchTarget(id: string, tgt: string | readonly string[], tgtType
       return typeof tgt === 'string' && pcreMatch(id, tgt);
     case 'list':
       return listMatch(id, tgt);
-    default:
-      throw new UnsupportedTargetError(`target type '${tgtType}' is not supported yet`);
+    case 'grain':
+      return typeof tgt === 'string' && (grains === undefined || grainMatch(tgt, grains, delimiter));
+    case 'grain_pcre':
+      return typeof tgt === 'string' && (grains === undefined || grainPcreMatch(tgt, grains, delimiter));
+    case 'ipcidr':
+      return typeof tgt === 'string' && (grains === undefined || ipcidrMatch(tgt, grains));
+    case 'compound':
+      return compoundMatch(tgt, (term) => termMatch(id, term, facts), { nodegroups: opts.nodegroups });
+    case 'nodegroup': {
+      // salt/matchers/nodegroup_match.py: only with the nodegroups configured.
+      const groups = opts.nodegroups;
+      if (typeof tgt !== 'string' || groups === undefined || !Object.hasOwn(groups, tgt)) return false;
+      return compoundMatch(nodegroupComp(tgt, groups), (term) => termMatch(id, term, facts), { nodegroups: groups });
+    }
+    case 'pillar':
+    case 'pillar_pcre':
+    case 'range':
+      return unsupported(tgtType);
   }
+}
+
+/** An agent the dispatcher knows: its id and, when known, its grains. */
+export interface KnownAgent {
+  id: string;
+  grains?: Readonly<Record<string, unknown>>;
+}
+
+/** `L@` names of a compound target that no known agent has (not those right after `not`). */
+function compoundMissing(tgt: string | readonly string[], known: ReadonlySet<string>, nodegroups: Nodegroups | undefined): string[] {
+  const missing: string[] = [];
+  compoundMatch(
+    tgt,
+    (term, negated) => {
+      if (term.engine === 'L' && !negated) {
+        for (const name of term.pattern.split(',')) if (name !== '' && !known.has(name)) missing.push(name);
+      }
+      return false;
+    },
+    { nodegroups },
+  );
+  return missing;
 }
 
 /**
  * The dispatcher's prediction of who answers: matching ids among the known agents, and for
- * list targets the names no agent has (Salt's `missing`).
+ * list targets (and `L@` terms of compound targets) the names no agent has (Salt's `missing`).
  */
 export function resolveTarget(
-  known: Iterable<string>,
+  known: Iterable<string | KnownAgent>,
   tgt: string | readonly string[],
   tgtType: TgtType,
+  opts: MatchOptions = {},
 ): { minions: string[]; missing: string[] } {
   const minions: string[] = [];
-  for (const id of known) if (matchTarget(id, tgt, tgtType)) minions.push(id);
+  const ids = new Set<string>();
+  for (const k of known) {
+    const agent: KnownAgent = typeof k === 'string' ? { id: k } : k;
+    ids.add(agent.id);
+    if (matchTarget(agent.id, tgt, tgtType, { grains: agent.grains }, opts)) minions.push(agent.id);
+  }
   minions.sort();
   let missing: string[] = [];
   if (tgtType === 'list') {
     const have = new Set(minions);
     missing = [...new Set(splitListTarget(tgt))].filter((n) => !have.has(n));
+  } else if (tgtType === 'compound') {
+    missing = [...new Set(compoundMissing(tgt, ids, opts.nodegroups))];
   }
   return { minions, missing };
+}
+
+/** Throws UnsupportedTargetError when a target uses a type (or a compound term) that cannot be matched. */
+export function assertTargetSupported(tgt: string | readonly string[], tgtType: TgtType, opts: MatchOptions = {}): void {
+  matchTarget('', tgt, tgtType, { grains: {} }, opts);
 }

@@ -23,8 +23,10 @@ import { agentCachedir, type AgentConfig } from './config.js';
 import { execute, type Outcome } from './execute.js';
 import { hostGrains } from './grains.js';
 import { forEachLimit, Limiter } from './limiter.js';
-import { functionNames, lookupFunction, type ExecContext, type Grains } from './modules/index.js';
-import { ProcDir, reapOrphan, type ProcFile } from './proc-files.js';
+import { ProcJobs, type LocalJob } from './job-control.js';
+import { functionNames, lookupFunction, ProcessSignalledError, type ExecContext, type Grains } from './modules/index.js';
+import { ProcDir, procFileOf, reapOrphan, type ProcEntry, type ProcFile } from './proc-files.js';
+import { terminates } from './processes.js';
 import { Publisher } from './publisher.js';
 import { AGENT_VERSION } from './version.js';
 
@@ -34,17 +36,29 @@ interface Hosted {
   key: string;
   grains: Grains;
   procDir: ProcDir;
+  /** Its running jobs, for `saltutil.*`. */
+  jobs: ProcJobs;
   /** Last job publication sequence this id has handled (run, skipped, or not targeted). */
   lastSeq: number;
   /** `lastSeq` moved since it was last written to the presence bucket. */
   dirty: boolean;
 }
 
-/** A job started on one id, until its end is recorded. */
+/** A job of one id, from before its proc file is written until its end is recorded. */
 interface Running {
+  h: Hosted;
+  /** Its proc file content; `pid` becomes the child's once a shell function has spawned it. */
+  proc: ProcFile;
   abort: AbortController;
-  done: Promise<void>;
+  /** Settles once the job's end is recorded (set when its proc.started is stored). */
+  done?: Promise<void>;
+  /** Appends of its proc.signalled events; proc.ended waits for them, so it always comes after. */
+  signals: Array<Promise<void>>;
+  /** Its end is being recorded. */
+  finishing: boolean;
 }
+
+const jobKey = (id: string, jid: string) => `${id}\n${jid}`;
 
 export interface AgentHandle {
   readonly ids: readonly string[];
@@ -65,6 +79,8 @@ const WORKING_EVERY_MS = 10_000;
 const NAK_DELAY_MS = 5_000;
 /** After the grace period, cancelled jobs get this long to record their end. */
 const CANCEL_WAIT_MS = 5_000;
+/** The signal a job still running at the end of the stop grace period is cancelled with. */
+const SIGTERM = 15;
 /** Room for headers and subject next to a message body. */
 const HEADER_ROOM = 4 * 1024;
 
@@ -141,14 +157,25 @@ class Agent implements AgentHandle {
     const startedAt = new Date();
     const host = hostGrains();
 
-    const hosted: Hosted[] = config.ids.map((id) => ({
-      id,
-      key: encodeAgentId(id),
-      grains: { ...host, id },
-      procDir: new ProcDir(`${agentCachedir(config.cachedirRoot, id)}/proc`),
-      lastSeq: streamLast,
-      dirty: false,
-    }));
+    // The job control hooks are called only by jobs the agent runs: once it exists.
+    const self: { agent?: Agent } = {};
+    const hosted: Hosted[] = config.ids.map((id) => {
+      const procDir = new ProcDir(`${agentCachedir(config.cachedirRoot, id)}/proc`);
+      const h: Hosted = {
+        id,
+        key: encodeAgentId(id),
+        grains: { ...host, id },
+        procDir,
+        jobs: new ProcJobs(procDir, id, {
+          local: (jid) => self.agent!.localJob(id, jid),
+          lost: (entry) => self.agent!.recordInterrupted(h, entry, false),
+          signalled: (proc, signal) => self.agent!.recordSignal(h, proc, signal),
+        }),
+        lastSeq: streamLast,
+        dirty: false,
+      };
+      return h;
+    });
     let known = 0;
     await forEachLimit(hosted, IO_PARALLEL, async (h) => {
       await h.procDir.init();
@@ -162,6 +189,7 @@ class Agent implements AgentHandle {
     });
 
     const agent = new Agent(config, ledger, kv, log, hosted, streamLast, startedAt);
+    self.agent = agent;
     // Presence first, so the dispatcher counts these ids as soon as we report ready.
     await forEachLimit(hosted, IO_PARALLEL, (h) => agent.putPresence(h));
     await agent.recoverProcFiles();
@@ -223,39 +251,95 @@ class Agent implements AgentHandle {
   /** Jobs that were running when a previous process died: recorded as lost, never run again. */
   private async recoverProcFiles(): Promise<void> {
     await forEachLimit(this.hosted, IO_PARALLEL, async (h) => {
-      for (const { name, data } of await h.procDir.scan()) {
-        const jid = data?.jid ?? name;
-        const log = this.log.child({ agent: h.id, jid });
-        try {
-          const reaped = data ? await reapOrphan(data.pid, jid) : false;
-          // The return may have been stored just before the crash.
-          const stored = await this.ledger.jsm.streams.getMessage(this.config.stream, { last_by_subj: subjects.jobRet(jid, h.id) });
-          const ended: ProcEndedData = {
-            jid,
-            id: h.id,
-            fun: data?.fun ?? '',
-            pid: data?.pid ?? 0,
-            outcome: 'lost',
-            _stamp: stampNow(),
-          };
-          if (stored) {
-            const ev = decodeEvent(stored.data);
-            if (ev.type === 'job.returned') Object.assign(ended, { outcome: 'returned', retcode: ev.data.retcode });
-          }
-          await this.append(
-            subjects.jobProc(jid, h.id),
-            { type: 'proc.ended', tag: procTag(jid, h.id, 'ended'), data: ended },
-            msgIds.proc(jid, h.id, 'ended'),
-          );
-          await h.procDir.removeName(name);
-          log.warn({ outcome: ended.outcome, pid: ended.pid, fun: ended.fun, reaped }, 'job interrupted by the previous agent process');
-        } catch (err) {
-          // An unusable file (not a jid of ours) must not stop the agent.
-          log.error({ err, file: h.procDir.file(name) }, 'could not record an interrupted job; proc file removed');
-          await h.procDir.removeName(name);
-        }
-      }
+      for (const entry of await h.procDir.scan()) await this.recordInterrupted(h, entry, true);
     });
+  }
+
+  /**
+   * A proc file whose job no process runs any more (found at start-up, or stale when `saltutil`
+   * reads it): records the job's end — `lost`, or `returned` if its return was stored — and
+   * removes the file. At start-up (`reap`) what is left of its processes is killed first.
+   */
+  private async recordInterrupted(h: Hosted, { name, data }: ProcEntry, reap: boolean): Promise<void> {
+    const jid = data?.jid ?? name;
+    const log = this.log.child({ agent: h.id, jid });
+    try {
+      const reaped = reap && data ? await reapOrphan(data.pid, { jid, id: h.id }) : false;
+      // The return may have been stored just before the crash.
+      const stored = await this.ledger.jsm.streams.getMessage(this.config.stream, { last_by_subj: subjects.jobRet(jid, h.id) });
+      const ended: ProcEndedData = {
+        jid,
+        id: h.id,
+        fun: data?.fun ?? '',
+        pid: data?.pid ?? 0,
+        outcome: 'lost',
+        _stamp: stampNow(),
+      };
+      if (stored) {
+        const ev = decodeEvent(stored.data);
+        if (ev.type === 'job.returned') Object.assign(ended, { outcome: 'returned', retcode: ev.data.retcode });
+      }
+      await this.append(
+        subjects.jobProc(jid, h.id),
+        { type: 'proc.ended', tag: procTag(jid, h.id, 'ended'), data: ended },
+        msgIds.proc(jid, h.id, 'ended'),
+      );
+      await h.procDir.removeName(name);
+      log.warn(
+        { outcome: ended.outcome, pid: ended.pid, fun: ended.fun, reaped },
+        reap ? 'job interrupted by the previous agent process' : 'proc file of a job no longer running removed',
+      );
+    } catch (err) {
+      // An unusable file (not a jid of ours) must not stop the agent.
+      log.error({ err, file: h.procDir.file(name) }, 'could not record an interrupted job; proc file removed');
+      await h.procDir.removeName(name);
+    }
+  }
+
+  // ── job control (saltutil) ──────────────────────────────────────────────────────────────
+
+  /** The job `jid` of `id` while this process runs it. */
+  private localJob(id: string, jid: string): LocalJob | undefined {
+    const r = this.running.get(jobKey(id, jid));
+    if (!r) return undefined;
+    return {
+      proc: r.proc,
+      get aborted() {
+        return r.abort.signal.aborted;
+      },
+      get finishing() {
+        return r.finishing;
+      },
+      abort: (signal) => {
+        if (terminates(signal) && !r.abort.signal.aborted) r.abort.abort(new ProcessSignalledError(signal));
+      },
+    };
+  }
+
+  /**
+   * Appends `proc.signalled` for a signal sent to a job of `h` (by `saltutil` or by the agent
+   * stopping). A job of this process records its end only after it, and not at all once its end
+   * is being recorded. Signal 0 only checks that the process exists: nothing is recorded.
+   */
+  private recordSignal(h: Hosted, proc: ProcFile, signal: number): Promise<void> {
+    if (signal === 0) return Promise.resolve();
+    const r = this.running.get(jobKey(h.id, proc.jid));
+    if (r?.finishing) return Promise.resolve();
+    const n = (r?.signals.length ?? 0) + 1;
+    const what = n === 1 ? 'signalled' : `signalled.${n}`;
+    const appended = this.append(
+      subjects.jobProc(proc.jid, h.id),
+      {
+        type: 'proc.signalled',
+        tag: procTag(proc.jid, h.id, 'signalled'),
+        data: { jid: proc.jid, id: h.id, fun: proc.fun, pid: proc.pid, signal, _stamp: stampNow() },
+      },
+      msgIds.proc(proc.jid, h.id, what),
+    );
+    r?.signals.push(
+      appended.catch((err: unknown) => this.log.error({ err, agent: h.id, jid: proc.jid }, 'could not append proc.signalled')),
+    );
+    return appended;
   }
 
   /** `minion_start` for every id. */
@@ -358,7 +442,7 @@ class Agent implements AgentHandle {
 
   private matches(h: Hosted, job: JobPublishedData): boolean {
     try {
-      return matchTarget(h.id, job.tgt, job.tgt_type, { grains: h.grains });
+      return matchTarget(h.id, job.tgt, job.tgt_type, { grains: h.grains }, { delimiter: job.delimiter });
     } catch (err) {
       if (err instanceof UnsupportedTargetError) return false;
       throw err;
@@ -447,7 +531,7 @@ class Agent implements AgentHandle {
    */
   private async startJob(h: Hosted, job: JobPublishedData, seq: number): Promise<boolean> {
     const log = this.log.child({ jid: job.jid, agent: h.id, seq });
-    const key = `${h.id}\n${job.jid}`;
+    const key = jobKey(h.id, job.jid);
     if (this.running.has(key)) return true;
     let release: () => void;
     try {
@@ -455,20 +539,21 @@ class Agent implements AgentHandle {
     } catch {
       return false; // stopping
     }
-    const abort = new AbortController();
-    const proc: ProcFile = {
-      jid: job.jid,
-      fun: job.fun,
-      arg: job.arg,
-      tgt: job.tgt,
-      tgt_type: job.tgt_type,
-      user: job.user,
-      ret: job.ret,
-      pid: process.pid,
+    if (this.running.has(key)) {
+      release();
+      return true;
+    }
+    // Known before its proc file exists, so `saltutil` never takes the file for a stale one.
+    const r: Running = { h, proc: procFileOf(job, process.pid), abort: new AbortController(), signals: [], finishing: false };
+    this.running.set(key, r);
+    const forget = () => {
+      if (this.running.get(key) === r) this.running.delete(key);
     };
+    const { proc, abort } = r;
     try {
       await h.procDir.write(proc);
     } catch (err) {
+      forget();
       release();
       log.error({ err }, 'could not write the proc file; job not started');
       return false;
@@ -476,7 +561,15 @@ class Agent implements AgentHandle {
 
     let onSpawn!: (pid: number) => void;
     const spawned = new Promise<number>((resolve) => (onSpawn = resolve));
-    const ctx: ExecContext = { id: h.id, jid: job.jid, grains: h.grains, signal: abort.signal, spawned: onSpawn, functionNames };
+    const ctx: ExecContext = {
+      id: h.id,
+      jid: job.jid,
+      grains: h.grains,
+      signal: abort.signal,
+      spawned: onSpawn,
+      functionNames,
+      jobs: h.jobs,
+    };
     const outcome = execute(job.fun, job.arg, ctx);
     const ran = outcome.finally(release);
 
@@ -508,42 +601,38 @@ class Agent implements AgentHandle {
       abort.abort();
       await ran;
       await h.procDir.remove(job.jid).catch(() => undefined);
+      forget();
       log.error({ err }, 'could not append proc.started; job cancelled');
       return false;
     }
     log.debug({ fun: job.fun, pid: proc.pid }, 'job started');
 
-    const done = ran
-      .then((o) => this.finishJob(h, job, proc.pid, o, abort.signal.aborted, log))
+    r.done = ran
+      .then((o) => this.finishJob(r, job, o, log))
       .catch((err: unknown) => log.error({ err }, 'could not record the end of the job; its proc file stays for the next start'))
-      .finally(() => this.running.delete(key));
-    this.running.set(key, { abort, done });
+      .finally(forget);
     return true;
   }
 
-  /** Appends the return (or the signal) and proc.ended; the proc file goes once both are stored. */
-  private async finishJob(h: Hosted, job: JobPublishedData, pid: number, outcome: Outcome, cancelled: boolean, log: Logger): Promise<void> {
-    const base = { jid: job.jid, id: h.id, fun: job.fun, pid };
+  /**
+   * Appends the return (or, for a job ended by a signal, nothing) and proc.ended — after any
+   * proc.signalled of the job; the proc file goes once both are stored.
+   */
+  private async finishJob(r: Running, job: JobPublishedData, outcome: Outcome, log: Logger): Promise<void> {
+    const { h, proc } = r;
+    r.finishing = true;
+    const base = { jid: job.jid, id: h.id, fun: job.fun, pid: proc.pid };
     let ended: ProcEndedData;
     if (outcome.kind === 'returned') {
       await this.appendReturn(h, job, outcome);
       ended = { ...base, outcome: 'returned', retcode: outcome.retcode, _stamp: stampNow() };
       log.debug({ retcode: outcome.retcode }, 'job returned');
     } else {
-      if (cancelled) {
-        await this.append(
-          subjects.jobProc(job.jid, h.id),
-          {
-            type: 'proc.signalled',
-            tag: procTag(job.jid, h.id, 'signalled'),
-            data: { ...base, signal: outcome.signal, _stamp: stampNow() },
-          },
-          msgIds.proc(job.jid, h.id, 'signalled'),
-        );
-      }
+      // As Salt's minion, whose job process is gone: no return.
       ended = { ...base, outcome: 'signalled', signal: outcome.signal, _stamp: stampNow() };
-      log.info({ signal: outcome.signal, cancelled }, 'job ended by a signal, no return');
+      log.info({ signal: outcome.signal, signals: r.signals.length }, 'job ended by a signal, no return');
     }
+    await Promise.all(r.signals);
     await this.append(
       subjects.jobProc(job.jid, h.id),
       { type: 'proc.ended', tag: procTag(job.jid, h.id, 'ended'), data: ended },
@@ -599,6 +688,13 @@ class Agent implements AgentHandle {
     return this.stopped;
   }
 
+  /** Cancels a running job: SIGTERM to its processes (SIGKILL later), or its end inside the agent. */
+  private cancel(r: Running): void {
+    if (r.finishing || r.abort.signal.aborted) return;
+    r.abort.abort(new ProcessSignalledError(SIGTERM));
+    void this.recordSignal(r.h, r.proc, SIGTERM).catch(() => undefined);
+  }
+
   private async shutdown(): Promise<void> {
     const t0 = performance.now();
     this.stopping.abort(new Error('agent stopping'));
@@ -609,11 +705,11 @@ class Agent implements AgentHandle {
 
     const jobs = () => [...this.running.values()];
     const atStop = this.running.size;
-    const allDone = () => Promise.allSettled(jobs().map((r) => r.done));
+    const allDone = () => Promise.allSettled(jobs().map((r) => r.done ?? Promise.resolve()));
     const timedOut = await Promise.race([allDone().then(() => false), sleep(this.config.stopGraceMs).then(() => true)]);
     if (timedOut) {
       this.log.warn({ jobs: this.running.size }, 'jobs still running after the grace period, cancelling them');
-      for (const r of jobs()) r.abort.abort();
+      for (const r of jobs()) this.cancel(r);
       await Promise.race([allDone(), sleep(CANCEL_WAIT_MS)]);
     }
     await this.flushing;

@@ -25,6 +25,23 @@ function effectiveRetcode(ret: unknown, retcode: number): number {
   return ('result' in r && !r.result) || ('success' in r && !r.success) ? 1 : 0;
 }
 
+/** The signal a job was cancelled or killed with: the abort reason's, else SIGTERM (a cancel). */
+function abortSignal(signal: AbortSignal): number {
+  const reason: unknown = signal.reason;
+  return reason instanceof ProcessSignalledError ? reason.signal : SIGTERM;
+}
+
+/** `work`, or a ProcessSignalledError as soon as `signal` aborts (what `work` does later is dropped). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  work.catch(() => undefined);
+  if (signal.aborted) return Promise.reject(new ProcessSignalledError(abortSignal(signal)));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new ProcessSignalledError(abortSignal(signal)));
+    signal.addEventListener('abort', onAbort, { once: true });
+    void work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 /**
  * Runs `fun` with Salt's `arg` the way a minion's `_thread_return` does, turning every failure
  * into Salt's error return (retcode 1, `out: nested`). Never throws.
@@ -35,12 +52,14 @@ export async function execute(fun: string, arg: readonly unknown[], ctx: ExecCon
   try {
     const { args, kwargs } = splitArg(arg);
     const bound = bindArgs(fn.signature, args, kwargs);
-    const res = await fn.run(bound, ctx);
+    const running = fn.run(bound, ctx);
+    // A job inside the agent ends when it is killed, whether or not the function heeds its signal.
+    const res = fn.kind === 'inproc' ? await untilAborted(running, ctx.signal) : await running;
     const retcode = effectiveRetcode(res.return, res.retcode ?? 0);
     return { kind: 'returned', return: res.return, retcode };
   } catch (err) {
     if (err instanceof ProcessSignalledError) return { kind: 'signalled', signal: err.signal };
-    if (ctx.signal.aborted) return { kind: 'signalled', signal: SIGTERM };
+    if (ctx.signal.aborted) return { kind: 'signalled', signal: abortSignal(ctx.signal) };
     if (err instanceof InvalidArgumentsError) return failed(`Passed invalid arguments to ${fun}: ${err.message}`);
     if (err instanceof CommandExecutionError) return failed(`ERROR: ${err.message}`);
     const stack = err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : String(err);

@@ -1,22 +1,42 @@
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { encodeAgentId } from '@jobledger/core';
-import { JOB_ENV_MARKER } from './modules/index.js';
+import { encodeAgentId, type JobPublishedData } from '@jobledger/core';
+import type { ProcRecord } from './modules/index.js';
+import { processesOfJob, signalProcessTree, type JobOfAgent } from './processes.js';
 
-/** Salt's proc file: the publication plus the pid running it. */
-export interface ProcFile {
-  jid: string;
-  fun: string;
-  arg: unknown[];
-  tgt: string | string[];
-  tgt_type: string;
-  user: string;
-  ret: string;
-  pid: number;
+const SIGKILL = 9;
+
+/** Salt's proc file: the publication plus the pid running it (Salt's proc dict). */
+export type ProcFile = ProcRecord;
+
+/**
+ * The proc file of `job` run by `pid`: exactly what Salt's minion writes, its publish payload
+ * (`fun, arg, tgt, jid, ret, tgt_type, user`, with `master_id` / `metadata` when the job has them)
+ * after `pid`.
+ */
+export function procFileOf(job: JobPublishedData, pid: number): ProcFile {
+  return {
+    pid,
+    fun: job.fun,
+    arg: job.arg,
+    tgt: job.tgt,
+    jid: job.jid,
+    ret: job.ret,
+    tgt_type: job.tgt_type,
+    user: job.user,
+    ...(job.master_id !== undefined ? { master_id: job.master_id } : {}),
+    ...(job.metadata !== undefined ? { metadata: job.metadata } : {}),
+  };
+}
+
+/** A proc file as read: `data` is absent when the file is not a proc file. */
+export interface ProcEntry {
+  name: string;
+  data?: ProcFile;
 }
 
 /** A jid as a file name: itself when it is plain, else its reversible token encoding. */
-function fileName(jid: string): string {
+export function fileName(jid: string): string {
   return /^[A-Za-z0-9_-]+$/.test(jid) ? jid : encodeAgentId(jid);
 }
 
@@ -82,27 +102,70 @@ export class ProcDir {
   async removeName(name: string): Promise<void> {
     await rm(path.join(this.dir, name), { force: true });
   }
+
+  async existsName(name: string): Promise<boolean> {
+    return stat(path.join(this.dir, name)).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /**
+   * The proc files of jobs that may be running now: like `scan`, but temporary files (a write in
+   * progress) are left alone, and a file removed meanwhile is simply not listed.
+   */
+  async list(): Promise<ProcEntry[]> {
+    const names = await readdir(this.dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return [] as string[];
+      throw err;
+    });
+    const out: ProcEntry[] = [];
+    for (const name of names) {
+      if (name.startsWith('.')) continue;
+      const entry = await this.readName(name);
+      if (entry) out.push(entry);
+    }
+    return out;
+  }
+
+  /** The proc file of `jid`; undefined when there is none. */
+  read(jid: string): Promise<ProcEntry | undefined> {
+    return this.readName(fileName(jid));
+  }
+
+  private async readName(name: string): Promise<ProcEntry | undefined> {
+    let text: string;
+    try {
+      text = await readFile(path.join(this.dir, name), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      return { name };
+    }
+    try {
+      const parsed: unknown = JSON.parse(text);
+      return isProcFile(parsed) ? { name, data: parsed } : { name };
+    } catch {
+      return { name };
+    }
+  }
 }
 
 /**
- * Kills what is left of a job process whose agent died (a shell job keeps running when its agent
- * is SIGKILLed). Only a process that still carries the job's marker in its environment is
- * touched, so a reused pid is never hit. Returns whether something was killed.
+ * Kills what is left of a job whose agent died (a shell job keeps running when its agent is
+ * SIGKILLed): the job process's whole tree, and any process that still carries the job's marks
+ * in its environment. Only such processes are touched, so a reused pid is never hit. Returns
+ * whether something was killed.
  */
-export async function reapOrphan(pid: number, jid: string): Promise<boolean> {
+export async function reapOrphan(pid: number, job: JobOfAgent): Promise<boolean> {
   if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) return false;
-  let environ: string;
-  try {
-    environ = await readFile(`/proc/${pid}/environ`, 'latin1');
-  } catch {
-    return false;
-  }
-  if (!environ.split('\0').includes(`${JOB_ENV_MARKER}=${jid}`)) return false;
-  for (const target of [-pid, pid]) {
+  const left = await processesOfJob(job);
+  if (left.length === 0) return false;
+  if (left.includes(pid)) return signalProcessTree(pid, job, SIGKILL);
+  for (const p of left) {
     try {
-      process.kill(target, 'SIGKILL');
+      process.kill(p, SIGKILL);
     } catch {
-      /* gone, or not a group leader */
+      /* gone meanwhile */
     }
   }
   return true;

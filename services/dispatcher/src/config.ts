@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { PROJECTOR_CONSUMER } from '@jobledger/core';
 import { loadCommonConfig, masterId, type CommonConfig } from '@jobledger/runtime';
 
 export interface DispatcherConfig extends CommonConfig {
@@ -6,6 +7,12 @@ export interface DispatcherConfig extends CommonConfig {
   masterId: string;
   /** Written with the process id once the dispatcher serves requests (`JOBLEDGER_READY_FILE`). */
   readyFile?: string;
+  /** PostgreSQL of the read models, for runner functions (`DATABASE_URL`; without it they fail). */
+  databaseUrl?: string;
+  /** The projector's checkpoint name, to read the job cache only once it has caught up (`JOBLEDGER_PROJECTOR_CONSUMER`, default `projector`). */
+  projectorConsumer: string;
+  /** Salt's master configuration file, for `nodegroups:` (`JOBLEDGER_MASTER_CONFIG`, default `$JOBLEDGER_HOME/master.yaml`). */
+  masterConfigFile: string;
 }
 
 /** Reads the dispatcher's settings from the environment; throws ConfigError naming the variable. */
@@ -16,5 +23,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DispatcherConf
     ...common,
     masterId: masterId(env),
     readyFile: readyFile ? path.resolve(readyFile) : undefined,
+    databaseUrl: env.DATABASE_URL || undefined,
+    projectorConsumer: env.JOBLEDGER_PROJECTOR_CONSUMER || PROJECTOR_CONSUMER,
+    masterConfigFile: env.JOBLEDGER_MASTER_CONFIG ? path.resolve(env.JOBLEDGER_MASTER_CONFIG) : path.join(common.home, 'master.yaml'),
   };
 }

@@ -3,7 +3,7 @@
 // (`ledger_agents`), so agents of other test files on a shared server would be "known" here.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -279,8 +279,8 @@ describe('dispatcher publish path (jobledger.api.publish)', () => {
     expect(await request('{not json')).toMatchObject({
       error: { code: ErrorCodes.Validation, message: expect.stringMatching(/^request is not a JSON document/) },
     });
-    expect(await request({ tgt: 'os:Debian', tgt_type: 'grain', fun: 'test.ping' })).toEqual({
-      error: { code: ErrorCodes.Validation, message: "target type 'grain' is not supported yet" },
+    expect(await request({ tgt: 'role:web', tgt_type: 'pillar', fun: 'test.ping' })).toEqual({
+      error: { code: ErrorCodes.Validation, message: "target type 'pillar' is not supported yet" },
     });
     expect(await streamMessages()).toBe(before);
   });
@@ -298,6 +298,47 @@ describe('dispatcher publish path (jobledger.api.publish)', () => {
       `dispatcher publish latency over ${samples.length} requests: p50 ${q(0.5)} ms, p90 ${q(0.9)} ms, p99 ${q(0.99)} ms, max ${q(1)} ms`,
     );
     expect(Number(q(0.5))).toBeLessThan(50);
+  });
+});
+
+describe('grain, address and nodegroup targets', () => {
+  const put = (id: string, grains?: Record<string, unknown>) => kv.put(encodeAgentId(id), JSON.stringify({ ...presence(id), grains }));
+
+  it('predicts them from the grains in the presence bucket; an agent without grains counts (greedy)', async () => {
+    await put('g-linux', { id: 'g-linux', kernel: 'Linux', ipv4: ['127.0.0.1', '10.0.0.7'] });
+    await put('g-bsd', { id: 'g-bsd', kernel: 'FreeBSD', ipv4: ['10.9.9.9'] });
+    await put('g-nograins');
+    const minions = async (req: PublishRequestInput) => (await ok(req)).minions.filter((m) => m.startsWith('g-'));
+
+    expect(await minions({ tgt: 'kernel:linux', tgt_type: 'grain', fun: 'test.ping' })).toEqual(['g-linux', 'g-nograins']);
+    expect(await minions({ tgt: 'kernel|Free*', tgt_type: 'grain', delimiter: '|', fun: 'test.ping' })).toEqual(['g-bsd', 'g-nograins']);
+    expect(await minions({ tgt: 'kernel:(free|net)bsd', tgt_type: 'grain_pcre', fun: 'test.ping' })).toEqual(['g-bsd', 'g-nograins']);
+    expect(await minions({ tgt: '10.0.0.0/24', tgt_type: 'ipcidr', fun: 'test.ping' })).toEqual(['g-linux', 'g-nograins']);
+    expect(await minions({ tgt: 'g-* and not G@kernel:Linux', tgt_type: 'compound', fun: 'test.ping' })).toEqual(['g-bsd']);
+
+    const reply = await ok({ tgt: 'kernel|Free*', tgt_type: 'grain', delimiter: '|', fun: 'test.ping' });
+    expect((await publishedEvent(reply.seq)).event.data).toMatchObject({ tgt: 'kernel|Free*', tgt_type: 'grain', delimiter: '|' });
+  });
+
+  it('a compound L@ name no agent has is missing', async () => {
+    expect(await ok({ tgt: 'L@g-linux,g-ghost or g-bsd', tgt_type: 'compound', fun: 'test.ping' })).toMatchObject({
+      minions: ['g-bsd', 'g-linux'],
+      missing: ['g-ghost'],
+    });
+  });
+
+  it('expands nodegroups from $JOBLEDGER_HOME/master.yaml, re-read when it changes', async () => {
+    const file = path.join(tmp, 'home', 'master.yaml');
+    expect(await request({ tgt: 'linux', tgt_type: 'nodegroup', fun: 'test.ping' })).toEqual({
+      error: { code: ErrorCodes.Validation, message: `Node group linux unavailable in ${file}` },
+    });
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, 'nodegroups:\n  linux: G@kernel:Linux and g-*\n  pair: [g-bsd, g-linux]\n  both: N@pair and not N@linux\n');
+    const reply = await ok({ tgt: 'linux', tgt_type: 'nodegroup', fun: 'test.ping' });
+    expect(reply.minions).toEqual(['g-linux', 'g-nograins']);
+    expect((await publishedEvent(reply.seq)).event.data).toMatchObject({ tgt: ['G@kernel:Linux', 'and', 'g-*'], tgt_type: 'compound' });
+    expect((await ok({ tgt: 'both', tgt_type: 'nodegroup', fun: 'test.ping' })).minions).toEqual(['g-bsd']);
+    expect((await ok({ tgt: 'N@pair', tgt_type: 'compound', fun: 'test.ping' })).minions).toEqual(['g-bsd', 'g-linux']);
   });
 });
 

@@ -4,7 +4,9 @@ import { openAgentsBucket, openLedger, type Logger } from '@jobledger/runtime';
 import { anchoredMicrosClock } from '@jobledger/runtime';
 import type { DispatcherConfig } from './config.js';
 import { JobPublisher } from './job-publisher.js';
+import { MasterConfigFile } from './master-config.js';
 import { AgentDirectory } from './presence.js';
+import { startRunnerService } from './runner/service.js';
 import { parsePublishRequest, type PublishFailure, type PublishReply } from './publish-request.js';
 
 export const DISPATCHER_QUEUE = 'dispatcher';
@@ -48,13 +50,16 @@ export async function startDispatcher(config: DispatcherConfig, logger: Logger, 
     agents = await AgentDirectory.open({ kv, logger: logger.child({ component: 'presence' }), timeoutMs: opts.presenceTimeoutMs });
     const clock = opts.clock ?? anchoredMicrosClock();
     const publisher = new JobPublisher({ ledger, agents, clock, logger, publishTimeoutMs: opts.publishTimeoutMs });
+    // Nodegroups: re-read whenever the file changes.
+    const masterConfig = new MasterConfigFile(config.masterConfigFile, logger.child({ component: 'master-config' }));
+    masterConfig.current();
 
     const inFlight = new Set<Promise<void>>();
     const handle = async (msg: Msg): Promise<void> => {
       const started = process.hrtime.bigint();
       let reply: PublishReply;
       try {
-        const job = parsePublishRequest(msg.data);
+        const job = parsePublishRequest(msg.data, { nodegroups: masterConfig.current().nodegroups, masterConfigFile: masterConfig.file });
         reply = await publisher.publish(job);
         logger.info(
           {
@@ -93,6 +98,18 @@ export async function startDispatcher(config: DispatcherConfig, logger: Logger, 
       'dispatcher serving',
     );
 
+    // Salt's salt-run: `jobledger.api.runner`, in the same queue group.
+    const runner = await startRunnerService({
+      ledger,
+      publish: (job) => publisher.publish(job),
+      clock,
+      logger,
+      databaseUrl: config.databaseUrl,
+      projectorConsumer: config.projectorConsumer,
+      queue: DISPATCHER_QUEUE,
+      publishTimeoutMs: opts.publishTimeoutMs,
+    });
+
     let stopping: Promise<void> | undefined;
     const subscription = sub;
     const directory = agents;
@@ -101,6 +118,7 @@ export async function startDispatcher(config: DispatcherConfig, logger: Logger, 
         stopping ??= (async () => {
           if (!subscription.isClosed()) await subscription.drain().catch(() => undefined);
           await Promise.allSettled(inFlight);
+          await runner.stop();
           await directory.stop();
           if (!nc.isClosed()) await nc.drain().catch(() => nc.close());
           logger.info('dispatcher stopped');

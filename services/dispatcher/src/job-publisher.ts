@@ -58,11 +58,12 @@ export class JobPublisher {
   }
 
   /** Who is expected to answer; re-reads the presence keys once before settling for "nobody" or "missing". */
-  async expectedMinions(job: Pick<PublishJob, 'tgt' | 'tgt_type'>): Promise<{ minions: string[]; missing: string[] }> {
-    const { ids, source } = await this.agents.current();
-    const first = resolveTarget(ids, job.tgt, job.tgt_type);
+  async expectedMinions(job: Pick<PublishJob, 'tgt' | 'tgt_type' | 'delimiter'>): Promise<{ minions: string[]; missing: string[] }> {
+    const { agents, source } = await this.agents.current();
+    const opts = { delimiter: job.delimiter };
+    const first = resolveTarget(agents, job.tgt, job.tgt_type, opts);
     if ((first.minions.length > 0 && first.missing.length === 0) || source === 'keys') return first;
-    return resolveTarget(await this.agents.readKeys(), job.tgt, job.tgt_type);
+    return resolveTarget(await this.agents.readAgents(), job.tgt, job.tgt_type, opts);
   }
 
   async publish(job: PublishJob): Promise<PublishSuccess> {
@@ -87,6 +88,7 @@ export class JobPublisher {
           ret: job.ret,
           ...(job.timeout !== undefined ? { timeout: job.timeout } : {}),
           ...(job.metadata !== undefined ? { metadata: job.metadata } : {}),
+          ...(job.delimiter !== undefined ? { delimiter: job.delimiter } : {}),
           _stamp: saltStamp(this.clock()),
         },
       };

@@ -1,6 +1,6 @@
 import { KvWatchInclude, type KV, type KvWatchEntry } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/transport-node';
-import { decodeAgentId } from '@jobledger/core';
+import { decodeAgentId, type AgentPresence, type KnownAgent } from '@jobledger/core';
 import type { Logger } from '@jobledger/runtime';
 import { LedgerUnavailableError } from './errors.js';
 
@@ -14,17 +14,18 @@ export interface AgentDirectoryOptions {
 export type PresenceSource = 'watch' | 'keys';
 
 /**
- * The ids of the agents that announced themselves in the presence bucket (Salt's accepted
- * minion keys). Kept in memory through a KV watch (last values, then updates); `current()`
- * answers from memory only when the watch has seen the bucket's last revision, and reads
- * the keys otherwise, so an agent that put its key before it reported ready always counts.
+ * The agents that announced themselves in the presence bucket (Salt's accepted minion keys),
+ * with the grains each last wrote (Salt's minion data cache). Kept in memory through a KV watch
+ * (last values, then updates); `current()` answers from memory only when the watch has seen
+ * the bucket's last revision, and reads the keys otherwise, so an agent that put its key
+ * before it reported ready always counts.
  */
 export class AgentDirectory {
   private readonly kv: KV;
   private readonly log: Logger;
   private readonly timeoutMs: number;
-  /** KV key → agent id. */
-  private readonly ids = new Map<string, string>();
+  /** KV key → agent id and grains. */
+  private readonly agents = new Map<string, KnownAgent>();
   /** Highest bucket revision (stream sequence) the watch has applied. */
   private revision = 0;
   private watcher: QueuedIterator<KvWatchEntry> | undefined;
@@ -51,32 +52,74 @@ export class AgentDirectory {
 
   /** Ids known from the watch, unsorted. */
   known(): string[] {
-    return [...this.ids.values()];
+    return [...this.agents.values()].map((a) => a.id);
   }
 
-  /** The agent ids as of now, and where they came from. */
-  async current(): Promise<{ ids: string[]; source: PresenceSource }> {
+  /** Agents known from the watch, with their grains when they wrote any; unsorted. */
+  knownAgents(): KnownAgent[] {
+    return [...this.agents.values()];
+  }
+
+  /** The agents as of now (`ids` for callers that need only those), and where they came from. */
+  async current(): Promise<{ ids: string[]; agents: KnownAgent[]; source: PresenceSource }> {
     const last = await this.lastRevision();
-    if (this.revision >= last) return { ids: this.known(), source: 'watch' };
-    return { ids: await this.readKeys(), source: 'keys' };
+    const agents = this.revision >= last ? this.knownAgents() : await this.readAgents();
+    return { ids: agents.map((a) => a.id), agents, source: this.revision >= last ? 'watch' : 'keys' };
   }
 
   /** Lists the bucket's keys (`kv.keys()`), decoded to agent ids. */
   async readKeys(): Promise<string[]> {
-    const ids: string[] = [];
+    return (await this.listKeys()).map(([, id]) => id);
+  }
+
+  /**
+   * Lists the bucket's keys; the grains of an id the watch has not seen yet are read from its
+   * value (an id whose value cannot be read is still counted, without grains).
+   */
+  async readAgents(): Promise<KnownAgent[]> {
+    const out: KnownAgent[] = [];
+    for (const [key, id] of await this.listKeys()) {
+      const seen = this.agents.get(key);
+      if (seen !== undefined) {
+        out.push(seen);
+        continue;
+      }
+      const entry = await this.bounded('reading an agent presence value', () => this.kv.get(key)).catch((err: unknown) => {
+        this.log.warn({ key, err }, 'could not read an agent presence value; its grains are unknown');
+        return null;
+      });
+      out.push(entry?.operation === 'PUT' ? this.toAgent(id, entry.string()) : { id });
+    }
+    return out;
+  }
+
+  private async listKeys(): Promise<Array<[string, string]>> {
+    const keys: Array<[string, string]> = [];
     let it: QueuedIterator<string> | undefined;
     try {
       await this.bounded('reading agent presence keys', async () => {
         it = await this.kv.keys();
         for await (const key of it) {
           const id = this.decode(key);
-          if (id !== undefined) ids.push(id);
+          if (id !== undefined) keys.push([key, id]);
         }
       });
     } finally {
       it?.stop(); // a listing cut short by the timeout must not keep its consumer
     }
-    return ids;
+    return keys;
+  }
+
+  /** An id and the grains of its presence value (none when the value is not an AgentPresence). */
+  private toAgent(id: string, value: string): KnownAgent {
+    try {
+      const p = JSON.parse(value) as Partial<AgentPresence>;
+      const grains = p.grains;
+      if (typeof grains === 'object' && grains !== null && !Array.isArray(grains)) return { id, grains };
+    } catch {
+      /* not JSON: grains unknown */
+    }
+    return { id };
   }
 
   async stop(): Promise<void> {
@@ -93,7 +136,7 @@ export class AgentDirectory {
   }
 
   private async startWatch(): Promise<void> {
-    this.ids.clear();
+    this.agents.clear();
     this.revision = 0;
     this.watcher = await this.kv.watch({ include: KvWatchInclude.LastValue });
     this.loop = this.run(this.watcher);
@@ -125,9 +168,9 @@ export class AgentDirectory {
     if (e.revision > this.revision) this.revision = e.revision;
     if (e.operation === 'PUT') {
       const id = this.decode(e.key);
-      if (id !== undefined) this.ids.set(e.key, id);
+      if (id !== undefined) this.agents.set(e.key, this.toAgent(id, e.string()));
     } else {
-      this.ids.delete(e.key);
+      this.agents.delete(e.key);
     }
     if (this.waiters.length > 0) {
       const ready = this.waiters.filter((w) => w.revision <= this.revision);

@@ -1,5 +1,16 @@
 import { z } from 'zod';
-import { matchTarget, publishRequest, splitListTarget, UnsupportedTargetError, type TgtType } from '@jobledger/core';
+import {
+  assertTargetSupported,
+  DEFAULT_TARGET_DELIM,
+  expandCompoundNodegroups,
+  matchTarget,
+  nodegroupComp,
+  publishRequest,
+  splitListTarget,
+  UnsupportedTargetError,
+  type Nodegroups,
+  type TgtType,
+} from '@jobledger/core';
 
 // The contract lives in core, shared with the CLI.
 export {
@@ -26,6 +37,16 @@ export interface PublishJob {
   ret: string;
   timeout?: number;
   metadata?: Record<string, unknown>;
+  /** Grain path delimiter, only when not `:` (Salt publishes it only then). */
+  delimiter?: string;
+}
+
+/** What target resolution needs from the master configuration. */
+export interface TargetContext {
+  /** The master's `nodegroups:`. */
+  nodegroups?: Nodegroups;
+  /** The file they come from, named in Salt's "Node group <name> unavailable in <file>". */
+  masterConfigFile?: string;
 }
 
 /**
@@ -39,11 +60,10 @@ export function mergeKwargs(arg: readonly unknown[], kwarg: Readonly<Record<stri
 
 const MISSING_TARGET = 'Cannot execute command without defining a target.';
 
-/** Throws PublishValidationError when `tgtType` is valid for Salt but not matched by core yet. */
-function assertSupported(type: TgtType): void {
+/** Runs `check`, turning core's UnsupportedTargetError into a PublishValidationError. */
+function supported(check: () => unknown): void {
   try {
-    // core's matcher is the one place that knows which types it supports.
-    matchTarget('probe', '', type);
+    check();
   } catch (err) {
     if (err instanceof UnsupportedTargetError) throw new PublishValidationError(err.message, { cause: err });
     throw err;
@@ -52,21 +72,50 @@ function assertSupported(type: TgtType): void {
 
 /** Salt's target normalisation: list targets become an array of names, others stay a string. */
 export function normaliseTarget(tgt: string | readonly string[], type: TgtType): string | string[] {
-  assertSupported(type);
+  // core's matcher is the one place that knows which types it supports.
+  supported(() => matchTarget('probe', '', type));
   if (type === 'list') {
     const names = splitListTarget(tgt);
     if (names.length === 0) throw new PublishValidationError(MISSING_TARGET);
     return names;
+  }
+  if (type === 'compound' && Array.isArray(tgt)) {
+    // Salt's compound matcher takes a list of words as well.
+    if (tgt.every((w: string) => w.trim() === '')) throw new PublishValidationError(MISSING_TARGET);
+    return [...(tgt as readonly string[])];
   }
   if (typeof tgt !== 'string') throw new PublishValidationError(`tgt must be a string for tgt_type '${type}'`);
   if (tgt.trim() === '') throw new PublishValidationError(MISSING_TARGET);
   return tgt;
 }
 
+/**
+ * What Salt's client does with nodegroups before publishing: `-N group` becomes the group's
+ * compound words (tgt_type `compound`; an unknown group is an error naming the configuration
+ * file), and `N@group` words inside a compound target are expanded in place, so agents never
+ * need the master's nodegroups.
+ */
+export function expandNodegroups(
+  tgt: string | string[],
+  type: TgtType,
+  ctx: TargetContext = {},
+): { tgt: string | string[]; tgt_type: TgtType } {
+  const groups = ctx.nodegroups ?? {};
+  if (type === 'nodegroup') {
+    const name = typeof tgt === 'string' ? tgt : tgt.join(' ');
+    if (!Object.hasOwn(groups, name)) {
+      throw new PublishValidationError(`Node group ${name} unavailable in ${ctx.masterConfigFile ?? 'the master config file'}`);
+    }
+    return { tgt: nodegroupComp(name, groups), tgt_type: 'compound' };
+  }
+  if (type === 'compound') return { tgt: expandCompoundNodegroups(tgt, groups), tgt_type: type };
+  return { tgt, tgt_type: type };
+}
+
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** Parses and validates a request body; throws PublishValidationError with zod's message. */
-export function parsePublishRequest(body: Uint8Array | string): PublishJob {
+export function parsePublishRequest(body: Uint8Array | string, ctx: TargetContext = {}): PublishJob {
   let json: unknown;
   try {
     json = JSON.parse(typeof body === 'string' ? body : decoder.decode(body));
@@ -76,9 +125,13 @@ export function parsePublishRequest(body: Uint8Array | string): PublishJob {
   const parsed = publishRequest.safeParse(json);
   if (!parsed.success) throw new PublishValidationError(z.prettifyError(parsed.error), { cause: parsed.error });
   const r = parsed.data;
+  const target = expandNodegroups(normaliseTarget(r.tgt, r.tgt_type), r.tgt_type, ctx);
+  const delimiter = r.delimiter !== undefined && r.delimiter !== DEFAULT_TARGET_DELIM ? r.delimiter : undefined;
+  // Every term must be one the agents can evaluate (a compound may hold I@, J@ or R@).
+  supported(() => assertTargetSupported(target.tgt, target.tgt_type, { delimiter }));
   const job: PublishJob = {
-    tgt: normaliseTarget(r.tgt, r.tgt_type),
-    tgt_type: r.tgt_type,
+    tgt: target.tgt,
+    tgt_type: target.tgt_type,
     fun: r.fun,
     arg: mergeKwargs(r.arg, r.kwarg),
     user: r.user,
@@ -86,5 +139,6 @@ export function parsePublishRequest(body: Uint8Array | string): PublishJob {
   };
   if (r.timeout !== undefined) job.timeout = r.timeout;
   if (r.metadata !== undefined) job.metadata = r.metadata;
+  if (delimiter !== undefined) job.delimiter = delimiter;
   return job;
 }

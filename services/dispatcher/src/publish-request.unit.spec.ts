@@ -53,9 +53,17 @@ describe('publish request', () => {
   });
 
   it('says so for a target type Salt knows but jobledger does not match yet', () => {
-    expect(validationMessage(() => parse({ tgt: 'os:Debian', tgt_type: 'grain', fun: 'test.ping' }))).toBe(
-      "target type 'grain' is not supported yet",
+    expect(validationMessage(() => parse({ tgt: 'role:web', tgt_type: 'pillar', fun: 'test.ping' }))).toBe(
+      "target type 'pillar' is not supported yet",
     );
+    expect(validationMessage(() => parse({ tgt: 'web* and I@role:web', tgt_type: 'compound', fun: 'test.ping' }))).toBe(
+      "target type 'pillar' is not supported yet",
+    );
+  });
+
+  it('keeps a grain delimiter other than `:`', () => {
+    expect(parse({ tgt: 'os|Debian', tgt_type: 'grain', delimiter: '|', fun: 'test.ping' })).toMatchObject({ delimiter: '|' });
+    expect(parse({ tgt: 'os:Debian', tgt_type: 'grain', delimiter: ':', fun: 'test.ping' })).not.toHaveProperty('delimiter');
   });
 
   it('refuses an empty target like Salt’s CLI', () => {
@@ -84,6 +92,33 @@ describe('list targets are split like Salt', () => {
   it('glob and pcre targets are left as they are', () => {
     expect(normaliseTarget('web,db', 'glob')).toBe('web,db');
     expect(normaliseTarget('^web', 'pcre')).toBe('^web');
+  });
+});
+
+describe('nodegroups are expanded as Salt’s client does', () => {
+  const ctx = {
+    nodegroups: { webs: 'web*', ids: ['db1', 'db2'], both: 'N@webs or N@ids', loop: 'N@loop2', loop2: 'N@loop' },
+    masterConfigFile: '/home/x/.jobledger/master.yaml',
+  };
+  const nodegroup = (tgt: string) => parsePublishRequest(JSON.stringify({ tgt, tgt_type: 'nodegroup', fun: 'test.ping' }), ctx);
+
+  it('-N group becomes a compound target of the group’s words', () => {
+    expect(nodegroup('webs')).toMatchObject({ tgt: ['web*'], tgt_type: 'compound' });
+    expect(nodegroup('ids')).toMatchObject({ tgt: ['L@db1,db2'], tgt_type: 'compound' });
+    expect(nodegroup('both')).toMatchObject({ tgt: ['(', '(', 'web*', ')', 'or', 'L@db1,db2', ')'], tgt_type: 'compound' });
+    expect(nodegroup('loop')).toMatchObject({ tgt: [], tgt_type: 'compound' });
+  });
+
+  it('an unknown group names the configuration file', () => {
+    expect(validationMessage(() => nodegroup('nope'))).toBe('Node group nope unavailable in /home/x/.jobledger/master.yaml');
+    expect(validationMessage(() => parse({ tgt: 'nope', tgt_type: 'nodegroup', fun: 'test.ping' }))).toBe(
+      'Node group nope unavailable in the master config file',
+    );
+  });
+
+  it('N@ inside a compound target is expanded in place', () => {
+    const job = parsePublishRequest(JSON.stringify({ tgt: 'N@ids and not db2', tgt_type: 'compound', fun: 'test.ping' }), ctx);
+    expect(job).toMatchObject({ tgt: 'L@db1,db2 and not db2', tgt_type: 'compound' });
   });
 });
 

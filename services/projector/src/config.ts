@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { PROJECTOR_CONSUMER } from '@jobledger/core';
 import { ConfigError, intEnv, loadCommonConfig, masterId, requireEnv, type CommonConfig } from '@jobledger/runtime';
+import { loadRetentionConfig, type RetentionConfig } from './retention.js';
 
 export interface ProjectorConfig extends CommonConfig {
   /** PostgreSQL holding the read models (`DATABASE_URL`). */
@@ -13,6 +14,8 @@ export interface ProjectorConfig extends CommonConfig {
   consumer: string;
   /** Written with the process id once the projector consumes (`JOBLEDGER_READY_FILE`). */
   readyFile?: string;
+  /** Salt's job cleaning (`JOBLEDGER_KEEP_JOBS_SECONDS`, …); absent or 0 seconds: jobs are kept for ever. */
+  retention?: RetentionConfig;
 }
 
 /** Valid as a JetStream durable name (no `.`, `*`, `>`, whitespace, path separators). */
@@ -49,5 +52,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProjectorConfi
     batch,
     consumer,
     readyFile: env.JOBLEDGER_READY_FILE ? path.resolve(env.JOBLEDGER_READY_FILE) : undefined,
+    retention: loadRetentionConfig(env),
   };
 }

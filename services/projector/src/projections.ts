@@ -3,6 +3,7 @@ import {
   decodeEvent,
   jidToDate,
   parseSubject,
+  runnerJobLoad,
   type AgentStarted,
   type JobPublished,
   type JobReturned,
@@ -79,6 +80,8 @@ const SUBJECT_KIND = {
   'proc.signalled': 'job.proc',
   'proc.ended': 'job.proc',
   'agent.started': 'agent.start',
+  'runner.published': 'run.new',
+  'runner.returned': 'run.ret',
 } as const satisfies Record<LedgerEvent['type'], ParsedSubject['kind']>;
 
 /** Why an event does not belong on its subject, or undefined when it does. */
@@ -304,6 +307,14 @@ ON CONFLICT (jid) DO UPDATE SET
   failed = jobs.failed + EXCLUDED.failed,
   end_time = greatest(jobs.end_time, EXCLUDED.end_time)`,
 
+  // A runner job (Salt's `store_job` for the master's own runs): stored once it has returned,
+  // with the master id as its only target and minion.
+  jobsRunner: `INSERT INTO jobs (jid, fun, arg, tgt, tgt_type, "user", metadata, minions, missing, expected, returned, failed, start_time, end_time, published_seq)
+SELECT e->>'jid', e->>'fun', '[]'::jsonb, to_jsonb(e->>'master_id'), 'list', e->>'user', NULL, jsonb_build_array(e->>'master_id'), '[]'::jsonb, 1,
+       1, (e->>'failed')::integer, (e->>'start_time')::timestamptz, (e->>'end_time')::timestamptz, (e->>'seq')::bigint
+FROM jsonb_array_elements($1::jsonb) AS e
+ON CONFLICT (jid) DO NOTHING`,
+
   procs: `INSERT INTO procs (jid, id, fun, pid, state, outcome, signal, retcode, started_at, ended_at)
 SELECT e->>'jid', e->>'id', e->>'fun', (e->>'pid')::integer, e->>'state', e->>'outcome', (e->>'signal')::integer,
        (e->>'retcode')::integer, (e->>'started_at')::timestamptz, (e->>'ended_at')::timestamptz
@@ -383,6 +394,8 @@ export function planBatch(messages: readonly (RawMessage | DecodedMessage)[], op
   const jobsReturned = new Map<string, JobReturnsRow>();
   const procs = new Map<string, ProcRow>();
   const agents = new Map<string, AgentRow>();
+  const runnerReturns: Record<string, unknown>[] = [];
+  const runnerJobs = new Map<string, Record<string, unknown>>();
   let events = 0;
 
   for (const m of messages) {
@@ -456,6 +469,29 @@ export function planBatch(messages: readonly (RawMessage | DecodedMessage)[], op
         agents.set(row.id, old === undefined ? row : mergeAgent(old, row));
         break;
       }
+      case 'runner.published':
+        // Salt caches a runner job when it has returned; its start is in salt_events.
+        break;
+      case 'runner.returned': {
+        // Salt's runner job in the job cache: `lookup_jid <jid>` gives {<master id>: <runner dict>}.
+        const data = event.data;
+        const load = runnerJobLoad(opts.masterId, data);
+        if (!jids.has(data.jid)) jids.set(data.jid, { jid: data.jid, load });
+        runnerReturns.push(load);
+        if (!runnerJobs.has(data.jid)) {
+          runnerJobs.set(data.jid, {
+            jid: data.jid,
+            fun: data.fun,
+            user: data.user,
+            master_id: opts.masterId,
+            failed: data.success && (data.retcode ?? 0) === 0 ? 0 : 1,
+            start_time: jidToDate(data.jid).toISOString(),
+            end_time: time.toISOString(),
+            seq: d.seq,
+          });
+        }
+        break;
+      }
       default:
         assertNever(event);
     }
@@ -470,6 +506,8 @@ export function planBatch(messages: readonly (RawMessage | DecodedMessage)[], op
   add('jids', SQL.jids, [...jids.values()]);
   add('jobs', SQL.jobsPublished, [...jobsPublished.values()]);
   add('salt_returns', SQL.saltReturns, saltReturns);
+  add('salt_returns', SQL.saltReturns, runnerReturns);
+  add('jobs', SQL.jobsRunner, [...runnerJobs.values()]);
   add(
     'jobs',
     SQL.jobsReturned,

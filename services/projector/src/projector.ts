@@ -4,6 +4,7 @@ import { migrateDatabase, openDatabase, openLedger, type Database, type Ledger, 
 import { applyBatch, readCheckpoint, type ApplyOptions } from './apply.js';
 import type { ProjectorConfig } from './config.js';
 import type { RawMessage } from './projections.js';
+import { startRetention } from './retention.js';
 
 export interface Projector {
   /** Finishes the batch in flight, then closes the NATS connection and the pool. Idempotent. */
@@ -96,7 +97,8 @@ export function streamReader(ledger: Ledger): Pick<ApplyOptions, 'fetchMissing' 
  */
 export async function startProjector(config: ProjectorConfig, logger: Logger): Promise<Projector> {
   await migrateDatabase(config.databaseUrl);
-  const database: Database = openDatabase(config.databaseUrl, { max: 2 });
+  // One connection for batches, one for retention passes, one spare.
+  const database: Database = openDatabase(config.databaseUrl, { max: 3 });
   let ledger: Ledger;
   try {
     ledger = await openLedger({ natsUrl: config.natsUrl, stream: config.stream, name: `jobledger-projector-${config.consumer}` });
@@ -277,6 +279,10 @@ export async function startProjector(config: ProjectorConfig, logger: Logger): P
   };
 
   const done = loop();
+  // Salt's clean_old_jobs on the read models; its transactions lock the checkpoint row as batches do.
+  const retention = config.retention
+    ? startRetention(database.pool, config.retention, logger.child({ component: 'retention' }), { checkpoint: config.consumer })
+    : undefined;
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
@@ -287,6 +293,7 @@ export async function startProjector(config: ProjectorConfig, logger: Logger): P
       } catch {
         /* reported through `done` */
       }
+      await retention?.stop();
       await ledger.nc.drain().catch(() => undefined);
       await database.close().catch(() => undefined);
       logger.info({ checkpoint: applied }, 'projector stopped');

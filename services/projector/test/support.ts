@@ -166,6 +166,10 @@ export function addressOf(ev: LedgerEvent): { subject: string; msgID: string } {
       return { subject: subjects.jobProc(ev.data.jid, ev.data.id), msgID: msgIds.proc(ev.data.jid, ev.data.id, ev.type.slice(5)) };
     case 'agent.started':
       return { subject: subjects.agentStart(ev.data.id), msgID: msgIds.agentStart(ev.data.id, `boot-${++boots}`) };
+    case 'runner.published':
+      return { subject: subjects.runNew(ev.data.jid), msgID: msgIds.runNew(ev.data.jid) };
+    case 'runner.returned':
+      return { subject: subjects.runRet(ev.data.jid), msgID: msgIds.runRet(ev.data.jid) };
   }
 }
 

@@ -1,12 +1,19 @@
-import { connect } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import pg from 'pg';
 import { PROJECTOR_CONSUMER } from '@jobledger/core';
-import { resolveEndpoints } from '../home.js';
+import { databaseAddress, databaseError, migrateDatabase, verifyDatabase } from '@jobledger/runtime';
+import { homeLayout, NotRunningError, readState, resolveEndpoints } from '../home.js';
+import { MASTER_UNREACHABLE, MasterUnreachableError } from '../ledger-client.js';
 
-/** `jobledger db url`: the PostgreSQL URL, for `psql "$(npx jobledger db url)"`. */
-export function dbUrlCommand(io: { stdout: (t: string) => void }): number {
-  io.stdout(resolveEndpoints().databaseUrl + '\n');
+// A missing, unreachable or unmigrated database throws the runtime's DatabaseNotReadyError
+// subclasses, whose message is the one line main.ts prints (exit 2).
+
+/** `jobledger db url`: the PostgreSQL URL, for `psql "$(npx jobledger db url)"`, once the tables are there. */
+export async function dbUrlCommand(io: { stdout: (t: string) => void }): Promise<number> {
+  const { databaseUrl } = resolveEndpoints();
+  await verifyDatabase(databaseUrl);
+  io.stdout(databaseUrl + '\n');
   return 0;
 }
 
@@ -16,8 +23,17 @@ export function dbUrlCommand(io: { stdout: (t: string) => void }): number {
  */
 export async function dbWaitCommand(timeoutSec: number, io: { stderr: (t: string) => void }): Promise<number> {
   const { natsUrl, databaseUrl, stream } = resolveEndpoints();
-  const nc = await connect({ servers: natsUrl, name: 'jobledger-cli', timeout: 3000 });
+  await verifyDatabase(databaseUrl);
+  let nc: NatsConnection;
+  try {
+    nc = await connect({ servers: natsUrl, name: 'jobledger-cli', timeout: 3000 });
+  } catch (cause) {
+    throw new MasterUnreachableError(MASTER_UNREACHABLE, { cause });
+  }
   const client = new pg.Client({ connectionString: databaseUrl });
+  client.on('error', () => {
+    /* reported by the query that fails */
+  });
   try {
     const jsm = await jetstreamManager(nc);
     const target = (await jsm.streams.info(stream)).state.last_seq;
@@ -35,8 +51,30 @@ export async function dbWaitCommand(timeoutSec: number, io: { stderr: (t: string
       }
       await new Promise((r) => setTimeout(r, 50));
     }
+  } catch (err) {
+    throw databaseError(err, databaseUrl);
   } finally {
     await client.end().catch(() => undefined);
     await nc.close();
   }
+}
+
+/** The database of the ledger: `DATABASE_URL`, else the one `up` recorded. */
+function resolveDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string {
+  const url = env.DATABASE_URL || readState(homeLayout(env))?.databaseUrl;
+  if (!url) {
+    throw new NotRunningError(
+      `no database to migrate: set DATABASE_URL, or start jobledger under ${homeLayout(env).root} with \`npx jobledger up --detach\``,
+    );
+  }
+  return url;
+}
+
+/** `jobledger db migrate`: applies the pending migrations to the ledger's database. */
+export async function dbMigrateCommand(io: { stdout: (t: string) => void }): Promise<number> {
+  const url = resolveDatabaseUrl();
+  const applied = await migrateDatabase(url);
+  const where = databaseAddress(url).display;
+  io.stdout(applied === 0 ? `the ${where} is up to date\n` : `applied ${applied} migration${applied === 1 ? '' : 's'} to the ${where}\n`);
+  return 0;
 }

@@ -11,6 +11,11 @@ export type OutputterName = 'nested' | 'json' | 'yaml' | 'txt' | 'raw' | 'quiet'
 
 const OUTPUTTERS: ReadonlySet<string> = new Set<OutputterName>(['nested', 'json', 'yaml', 'txt', 'raw', 'quiet', 'no_return']);
 
+/** Whether Salt knows `name` as an outputter jobledger has (`text` included); else it falls back to nested. */
+export function isOutputter(name: string): boolean {
+  return name === 'text' || OUTPUTTERS.has(name);
+}
+
 /** `text` is an alias of `txt`; empty or unknown names fall back to `nested`. */
 export function resolveOutputter(name?: string): OutputterName {
   if (name === 'text') return 'txt';
@@ -23,7 +28,7 @@ export interface RenderOptions {
   indent?: number;
   /** The return's retcode (nested turns red when ≠ 0). */
   retcode?: number;
-  /** `--out-indent` for JSON: default 4, negative → one line. */
+  /** `--out-indent` for JSON (default 4, negative → one line) and YAML (negative → flow style). */
   outIndent?: number;
 }
 
@@ -34,7 +39,7 @@ function render(name: OutputterName, data: unknown, opts: RenderOptions): string
     case 'json':
       return renderJson(data, opts.outIndent);
     case 'yaml':
-      return renderYaml(data);
+      return renderYaml(data, opts.outIndent);
     case 'txt':
       return renderTxt(data);
     case 'raw':

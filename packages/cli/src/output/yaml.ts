@@ -20,22 +20,34 @@ const PYYAML_SPECIAL = /[^\n\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\u{10000}-\u{10
 
 const keyText = (pair: Pair): string => String(isScalar(pair.key) ? pair.key.value : pair.key);
 
-/** `--out-indent` is not supported (PyYAML's indented-sequence layout differs from this library's). */
-export function renderYaml(data: unknown): string {
+/**
+ * `--out-indent`: negative gives PyYAML's flow style (`{m1: true}`); 2, or a value PyYAML
+ * ignores (0, 1, 10 and more), the default block style. Indents 3 to 9 are written with the
+ * default indent (PyYAML's indentless sequences under a wider indent are not reproduced).
+ */
+export function renderYaml(data: unknown, outIndent?: number): string {
   const doc = new Document(data, {
     version: '1.1', // PyYAML quotes YAML 1.1 look-alikes such as `yes` and dates
     customTags: (tags) => [pyFloat, ...tags],
     sortMapEntries: (a, b) => compareCodePoints(keyText(a), keyText(b)), // PyYAML sort_keys
   });
+  const flow = outIndent !== undefined && outIndent < 0;
   visit(doc, {
     Scalar(_, node) {
       if (typeof node.value === 'string' && PYYAML_SPECIAL.test(node.value)) node.type = 'QUOTE_DOUBLE';
+    },
+    Map(_, node) {
+      if (flow) node.flow = true;
+    },
+    Seq(_, node) {
+      if (flow) node.flow = true;
     },
   });
   const text = doc.toString({
     indentSeq: false, // PyYAML does not indent a sequence under its key
     singleQuote: true,
     blockQuote: false, // PyYAML quotes multi-line strings instead of using `|`
+    flowCollectionPadding: false, // PyYAML writes `{a: 1}`
   });
   return pyRstrip(text);
 }

@@ -66,4 +66,8 @@ describe('renderYaml', () => {
       ].join('\n'),
     );
   });
+  it('writes flow style for a negative --out-indent', () => {
+    expect(renderYaml({ m1: { b: 'x y', a: [1, { c: null }] } }, -1)).toBe('{m1: {a: [1, {c: null}], b: x y}}');
+    expect(renderYaml({ m1: true }, 2)).toBe('m1: true');
+  });
 });

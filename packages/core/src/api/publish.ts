@@ -24,6 +24,8 @@ export const publishRequest = z.strictObject({
   /** Seconds the publisher waits before asking who still runs the job. */
   timeout: z.number().positive().finite().optional(),
   metadata: jsonObject.optional(),
+  /** Grain path delimiter for `grain`/`grain_pcre` targets (Salt's `--delimiter`); sent only when not `:`. */
+  delimiter: z.string().min(1).optional(),
 });
 /** What a client sends (defaults may be left out). */
 export type PublishRequestInput = z.input<typeof publishRequest>;

@@ -3,15 +3,26 @@ import { agentStarted } from './agent-started.js';
 import { jobPublished } from './job-published.js';
 import { jobReturned } from './job-returned.js';
 import { procEnded, procSignalled, procStarted } from './proc.js';
+import { runnerPublished, runnerReturned } from './runner.js';
 
 export * from './common.js';
 export * from './agent-started.js';
 export * from './job-published.js';
 export * from './job-returned.js';
 export * from './proc.js';
+export * from './runner.js';
 
 /** Every event of the ledger, keyed on `type`. */
-export const ledgerEvent = z.discriminatedUnion('type', [jobPublished, jobReturned, procStarted, procSignalled, procEnded, agentStarted]);
+export const ledgerEvent = z.discriminatedUnion('type', [
+  jobPublished,
+  jobReturned,
+  procStarted,
+  procSignalled,
+  procEnded,
+  agentStarted,
+  runnerPublished,
+  runnerReturned,
+]);
 export type LedgerEvent = z.infer<typeof ledgerEvent>;
 export type LedgerEventType = LedgerEvent['type'];
 

@@ -19,6 +19,8 @@ export const jobPublishedData = z.looseObject({
   /** Seconds the publisher waits before asking who still runs the job. */
   timeout: z.number().positive().optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
+  /** Grain path delimiter of a `grain`/`grain_pcre` target, when not `:` (Salt's publish `delimiter`). */
+  delimiter: z.string().optional(),
   _stamp: stamp,
 });
 export type JobPublishedData = z.infer<typeof jobPublishedData>;

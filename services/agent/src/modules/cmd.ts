@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { jobEnv } from '../processes.js';
 import type { BoundArgs } from './signature.js';
 import { CommandExecutionError, ProcessSignalledError, type ExecContext, type ExecModule } from './types.js';
 
@@ -9,9 +10,6 @@ import { CommandExecutionError, ProcessSignalledError, type ExecContext, type Ex
 const MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 /** After SIGTERM to a cancelled job's process group, SIGKILL follows this much later. */
 const KILL_AFTER_MS = 2_000;
-
-/** Environment variable every job process carries, so a restarted agent can recognise its orphans. */
-export const JOB_ENV_MARKER = 'JOBLEDGER_JID';
 
 export interface ShellRun {
   pid: number;
@@ -86,7 +84,7 @@ export async function runShell(o: ShellOptions, ctx: ExecContext): Promise<Shell
     if (!Number.isFinite(timeoutS)) throw new CommandExecutionError(`Error: timeout ${text(o.timeout)} must be a number`);
     if (timeoutS <= 0) timeoutS = undefined;
   }
-  const env = { ...process.env, ...envMapping(o.env), [JOB_ENV_MARKER]: ctx.jid };
+  const env = { ...process.env, ...envMapping(o.env), ...jobEnv(ctx) };
   const hasStdin = o.stdin !== null && o.stdin !== undefined;
   // With stderr merged, an outer shell points fd 2 at the stdout pipe and execs the real one:
   // same pid, the command string untouched.

@@ -4,9 +4,10 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { execute } from '../execute.js';
 import { functionNames, type ExecContext } from './index.js';
+import { noJobs } from '../testing/jobs.js';
 
 function ctx(signal = new AbortController().signal, onSpawn: (pid: number) => void = () => undefined): ExecContext {
-  return { id: 'm1', jid: '20260101000000000001', grains: { id: 'm1' }, signal, spawned: onSpawn, functionNames };
+  return { id: 'm1', jid: '20260101000000000001', grains: { id: 'm1' }, signal, spawned: onSpawn, functionNames, jobs: noJobs };
 }
 
 const alive = (pid: number) => {
@@ -49,6 +50,15 @@ describe('cmd module', () => {
       return: "ERROR: Specified cwd '/does/not/exist' either not absolute or does not exist",
       retcode: 1,
     });
+  });
+
+  it('the command carries the jid and the agent id it runs as, even with env given', async () => {
+    const out = await execute(
+      'cmd.run',
+      ['echo "$JOBLEDGER_JID $JOBLEDGER_AGENT_ID"', { __kwarg__: true, env: { JOBLEDGER_JID: 'x' } }],
+      ctx(),
+    );
+    expect(out).toMatchObject({ return: '20260101000000000001 m1', retcode: 0 });
   });
 
   it('cmd.run_all returns pid, retcode, stdout and stderr separately', async () => {

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { execute } from '../execute.js';
 import { hostGrains, traverse } from '../grains.js';
 import { functionNames, type ExecContext } from './index.js';
+import { noJobs } from '../testing/jobs.js';
 
 const grains = { ...hostGrains(), id: 'web1', roles: ['db', { nested: { deep: 'yes' } }] };
 const ctx: ExecContext = {
@@ -12,6 +13,7 @@ const ctx: ExecContext = {
   signal: new AbortController().signal,
   spawned: () => undefined,
   functionNames,
+  jobs: noJobs,
 };
 
 describe('grains module', () => {

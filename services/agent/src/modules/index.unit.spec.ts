@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { SaltTexts } from '@jobledger/core';
 import { execute } from '../execute.js';
 import { bindArgs, functionNames, lookupFunction, type ExecContext } from './index.js';
+import { noJobs } from '../testing/jobs.js';
 
 const ctx: ExecContext = {
   id: 'm1',
@@ -10,6 +11,7 @@ const ctx: ExecContext = {
   signal: new AbortController().signal,
   spawned: () => undefined,
   functionNames,
+  jobs: noJobs,
 };
 
 describe('function registry', () => {

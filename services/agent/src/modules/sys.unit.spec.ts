@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { execute } from '../execute.js';
 import { functionNames, type ExecContext } from './index.js';
+import { noJobs } from '../testing/jobs.js';
 
 const ctx: ExecContext = {
   id: 'm1',
@@ -9,6 +10,7 @@ const ctx: ExecContext = {
   signal: new AbortController().signal,
   spawned: () => undefined,
   functionNames,
+  jobs: noJobs,
 };
 
 describe('sys module', () => {

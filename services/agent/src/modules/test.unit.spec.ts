@@ -2,9 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { execute } from '../execute.js';
 import { AGENT_VERSION } from '../version.js';
 import { functionNames, type ExecContext } from './index.js';
+import { noJobs } from '../testing/jobs.js';
 
 function ctx(signal = new AbortController().signal): ExecContext {
-  return { id: 'm1', jid: '20260101000000000001', grains: { id: 'm1' }, signal, spawned: () => undefined, functionNames };
+  return { id: 'm1', jid: '20260101000000000001', grains: { id: 'm1' }, signal, spawned: () => undefined, functionNames, jobs: noJobs };
 }
 
 describe('test module', () => {

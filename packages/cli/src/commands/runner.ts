@@ -1,0 +1,119 @@
+import { NoRespondersError, type Msg } from '@nats-io/transport-node';
+import { apiSubjects, CHUNKS_HEADER, isJid, joinChunks, runnerReply, type RunnerReply, type RunnerRequestInput } from '@jobledger/core';
+import { resolveEndpoints } from '../home.js';
+import { LedgerClient, MASTER_UNREACHABLE, MasterUnreachableError, invokingUser } from '../ledger-client.js';
+import { renderReturn } from '../output/index.js';
+import { parseFunctionArgs } from '../salt-args.js';
+import { processIo, type Io } from './run.js';
+
+export interface RunnerOptions {
+  /** Seconds to wait for the runner's answer. */
+  timeout: number;
+  out?: string;
+  outIndent?: number;
+  color?: boolean;
+}
+
+/** Default seconds `jobledger runner` waits for an answer (`jobs.active` alone takes 5). */
+export const DEFAULT_RUNNER_TIMEOUT = 120;
+
+/**
+ * Salt's CLI argument parsing, except that a word that is a jid stays a string (Salt's
+ * `condition_input`): YAML would read a 20-digit jid as a number and lose digits.
+ */
+export function runnerArgs(words: readonly string[]): { arg: unknown[]; kwarg: Record<string, unknown> } {
+  const arg: unknown[] = [];
+  const kwarg: Record<string, unknown> = {};
+  for (const w of words) {
+    const one = parseFunctionArgs([w]);
+    if (one.arg.length > 0) {
+      arg.push(isJid(w) ? w : one.arg[0]);
+      continue;
+    }
+    for (const [k, v] of Object.entries(one.kwarg)) {
+      const text = w.slice(k.length + 1);
+      kwarg[k] = isJid(text) ? text : v;
+    }
+  }
+  return { arg, kwarg };
+}
+
+const isDict = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A runner's `{"outputter": …, "data": …}` wrapping: salt-run prints `data` with that outputter. */
+export function unwrapOutputter(ret: unknown): { data: unknown; outputter?: string } {
+  if (isDict(ret)) {
+    const keys = Object.keys(ret);
+    if (keys.length === 2 && 'data' in ret && 'outputter' in ret) {
+      return { data: ret.data, outputter: typeof ret.outputter === 'string' ? ret.outputter : undefined };
+    }
+  }
+  return { data: ret };
+}
+
+/** Sends a runner request and reads the chunked reply (see core `api/runner.ts`). */
+async function request(client: LedgerClient, req: RunnerRequestInput, timeoutMs: number): Promise<RunnerReply> {
+  let replies: AsyncIterable<Msg>;
+  try {
+    replies = await client.nc.requestMany(apiSubjects.runner, JSON.stringify(req), { strategy: 'sentinel', maxWait: timeoutMs });
+  } catch (cause) {
+    throw new MasterUnreachableError(MASTER_UNREACHABLE, { cause });
+  }
+  const chunks: Uint8Array[] = [];
+  let expected: number | undefined;
+  let complete = false;
+  try {
+    for await (const m of replies) {
+      if (m.data.length === 0 && !m.headers?.has(CHUNKS_HEADER)) {
+        complete = true;
+        break;
+      }
+      expected = Number(m.headers?.get(CHUNKS_HEADER) ?? 1);
+      chunks.push(m.data);
+    }
+  } catch (cause) {
+    if (cause instanceof NoRespondersError) throw new MasterUnreachableError(MASTER_UNREACHABLE, { cause });
+    throw cause;
+  }
+  if (!complete || chunks.length !== expected) {
+    throw new RunnerTimeoutError(
+      chunks.length === 0
+        ? `The master did not answer within ${timeoutMs / 1000} s.`
+        : `The master's answer was cut short (${chunks.length} of ${expected ?? '?'} parts).`,
+    );
+  }
+  return runnerReply.parse(JSON.parse(new TextDecoder().decode(joinChunks(chunks))));
+}
+
+export class RunnerTimeoutError extends Error {
+  override readonly name = 'RunnerTimeoutError';
+  readonly retryable = true;
+}
+
+/** `jobledger runner` = Salt's `salt-run`. Returns the exit code: 0, or 1 when the runner failed. */
+export async function runnerCommand(fun: string, words: readonly string[], opts: RunnerOptions, io: Io = processIo): Promise<number> {
+  const endpoints = resolveEndpoints();
+  const { arg, kwarg } = runnerArgs(words);
+  const client = await LedgerClient.connect(endpoints.natsUrl, endpoints.stream);
+  let reply: RunnerReply;
+  try {
+    const timeout = opts.timeout > 0 ? opts.timeout : DEFAULT_RUNNER_TIMEOUT;
+    reply = await request(client, { fun, arg, kwarg, user: invokingUser() }, timeout * 1000);
+  } catch (err) {
+    if (err instanceof RunnerTimeoutError) {
+      io.stderr(`ERROR: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  } finally {
+    await client.close();
+  }
+  if ('error' in reply) {
+    io.stderr(`ERROR: ${reply.error.message}\n`);
+    return 1;
+  }
+  const { data, outputter } = unwrapOutputter(reply.return);
+  const text = renderReturn(opts.out ?? outputter ?? 'nested', data, { color: opts.color ?? io.isTTY, outIndent: opts.outIndent });
+  if (text !== '') io.stdout(text + '\n');
+  return reply.success ? 0 : 1;
+}

@@ -1,0 +1,80 @@
+import { readFileSync, statSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import type { Nodegroups } from '@jobledger/core';
+import type { Logger } from '@jobledger/runtime';
+
+/** What the dispatcher takes from the master configuration file (Salt's `/etc/salt/master`). */
+export interface MasterConfig {
+  /** `nodegroups:` — group name → compound string or list of words. */
+  nodegroups: Nodegroups;
+}
+
+export class MasterConfigError extends Error {
+  override readonly name = 'MasterConfigError';
+  readonly retryable = false;
+}
+
+/** Parses the file's text (YAML, so JSON too); an empty file is an empty configuration. */
+export function parseMasterConfig(text: string, file: string): MasterConfig {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (cause) {
+    throw new MasterConfigError(`${file} is not valid YAML: ${(cause as Error).message}`, { cause });
+  }
+  if (doc === null || doc === undefined) return { nodegroups: {} };
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new MasterConfigError(`${file} must hold a mapping`);
+  const groups = (doc as Record<string, unknown>).nodegroups;
+  if (groups === undefined || groups === null) return { nodegroups: {} };
+  if (typeof groups !== 'object') throw new MasterConfigError(`nodegroups in ${file} must be a mapping`);
+  // Salt also accepts a list of one-key mappings (`- group1: …`).
+  if (Array.isArray(groups)) {
+    const merged: Record<string, unknown> = {};
+    for (const item of groups) {
+      if (typeof item !== 'object' || item === null || Array.isArray(item)) {
+        throw new MasterConfigError(`nodegroups in ${file} must be a mapping`);
+      }
+      Object.assign(merged, item);
+    }
+    return { nodegroups: merged };
+  }
+  return { nodegroups: groups as Record<string, unknown> };
+}
+
+/**
+ * The master configuration file, read when first needed and again whenever it changes (size or
+ * modification time), so nodegroups can be edited without restarting the dispatcher. A missing
+ * file is an empty configuration; a file that does not parse keeps the last good one (and logs).
+ */
+export class MasterConfigFile {
+  private cached: MasterConfig = { nodegroups: {} };
+  private stamp = '';
+
+  constructor(
+    readonly file: string,
+    private readonly log?: Logger,
+  ) {}
+
+  current(): MasterConfig {
+    let stamp: string;
+    try {
+      const st = statSync(this.file);
+      stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
+    } catch {
+      stamp = 'missing';
+    }
+    if (stamp === this.stamp) return this.cached;
+    if (stamp === 'missing') {
+      this.cached = { nodegroups: {} };
+    } else {
+      try {
+        this.cached = parseMasterConfig(readFileSync(this.file, 'utf8'), this.file);
+        this.log?.info({ file: this.file, nodegroups: Object.keys(this.cached.nodegroups).length }, 'master configuration read');
+      } catch (err) {
+        this.log?.error({ err, file: this.file }, 'master configuration not usable; keeping the previous one');
+      }
+    }
+    this.stamp = stamp;
+    return this.cached;
+  }
+}
