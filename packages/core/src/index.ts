@@ -13,3 +13,4 @@ export * from './api/publish.js';
 export * from './api/runner.js';
 export * from './jobs-format.js';
 export * as schema from './db/schema.js';
+export * from './returners/contract.js';

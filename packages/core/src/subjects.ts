@@ -7,6 +7,8 @@ export const subjects = {
   jobNew: (jid: string) => `ledger.job.${jid}.new`,
   jobRet: (jid: string, agentId: string) => `ledger.job.${jid}.ret.${encodeAgentId(agentId)}`,
   jobProc: (jid: string, agentId: string) => `ledger.job.${jid}.proc.${encodeAgentId(agentId)}`,
+  /** A `--return` returner that failed on an agent. */
+  jobReturner: (jid: string, agentId: string) => `ledger.job.${jid}.returner.${encodeAgentId(agentId)}`,
   /** Everything about one job (new, returns, procs). */
   jobAll: (jid: string) => `ledger.job.${jid}.>`,
   /** Every job publication, for the agents' consumers. */
@@ -26,6 +28,7 @@ export type ParsedSubject =
   | { kind: 'job.new'; jid: string }
   | { kind: 'job.ret'; jid: string; agentId: string }
   | { kind: 'job.proc'; jid: string; agentId: string }
+  | { kind: 'job.returner'; jid: string; agentId: string }
   | { kind: 'agent.start'; agentId: string }
   | { kind: 'run.new'; jid: string }
   | { kind: 'run.ret'; jid: string };
@@ -38,6 +41,7 @@ export function parseSubject(subject: string): ParsedSubject | undefined {
     if (t[1] === 'job' && t.length === 4 && t[3] === 'new') return { kind: 'job.new', jid: t[2]! };
     if (t[1] === 'job' && t.length === 5 && t[3] === 'ret') return { kind: 'job.ret', jid: t[2]!, agentId: decodeAgentId(t[4]!) };
     if (t[1] === 'job' && t.length === 5 && t[3] === 'proc') return { kind: 'job.proc', jid: t[2]!, agentId: decodeAgentId(t[4]!) };
+    if (t[1] === 'job' && t.length === 5 && t[3] === 'returner') return { kind: 'job.returner', jid: t[2]!, agentId: decodeAgentId(t[4]!) };
     if (t[1] === 'agent' && t.length === 4 && t[3] === 'start') return { kind: 'agent.start', agentId: decodeAgentId(t[2]!) };
     if (t[1] === 'run' && t.length === 4 && t[3] === 'new') return { kind: 'run.new', jid: t[2]! };
     if (t[1] === 'run' && t.length === 4 && t[3] === 'ret') return { kind: 'run.ret', jid: t[2]! };
@@ -52,6 +56,7 @@ export const msgIds = {
   jobNew: (jid: string) => `${jid}:new`,
   jobRet: (jid: string, agentId: string) => `${jid}:ret:${agentId}`,
   proc: (jid: string, agentId: string, what: string) => `${jid}:proc:${agentId}:${what}`,
+  returnerFailed: (jid: string, agentId: string, returner: string) => `${jid}:returner:${agentId}:${returner}`,
   agentStart: (agentId: string, bootId: string) => `start:${agentId}:${bootId}`,
   runNew: (jid: string) => `${jid}:run:new`,
   runRet: (jid: string) => `${jid}:run:ret`,

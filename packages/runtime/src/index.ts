@@ -4,3 +4,4 @@ export * from './nats.js';
 export * from './db.js';
 export * from './clock.js';
 export * from './service-main.js';
+export * from './yaml-config.js';

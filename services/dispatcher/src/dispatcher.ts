@@ -1,5 +1,5 @@
 import type { Msg, Subscription } from '@nats-io/transport-node';
-import { apiSubjects, ErrorCodes, LedgerError, type MicrosClock } from '@jobledger/core';
+import { apiSubjects, ErrorCodes, JidGenerator, LedgerError, type MicrosClock } from '@jobledger/core';
 import { openAgentsBucket, openLedger, type Logger } from '@jobledger/runtime';
 import { anchoredMicrosClock } from '@jobledger/runtime';
 import type { DispatcherConfig } from './config.js';
@@ -49,7 +49,9 @@ export async function startDispatcher(config: DispatcherConfig, logger: Logger, 
     const kv = await openAgentsBucket(ledger);
     agents = await AgentDirectory.open({ kv, logger: logger.child({ component: 'presence' }), timeoutMs: opts.presenceTimeoutMs });
     const clock = opts.clock ?? anchoredMicrosClock();
-    const publisher = new JobPublisher({ ledger, agents, clock, logger, publishTimeoutMs: opts.publishTimeoutMs });
+    // One jid source for jobs and runner jobs: two jids drawn in one microsecond still differ.
+    const jids = new JidGenerator(clock);
+    const publisher = new JobPublisher({ ledger, agents, clock, jids, logger, publishTimeoutMs: opts.publishTimeoutMs });
     // Nodegroups: re-read whenever the file changes.
     const masterConfig = new MasterConfigFile(config.masterConfigFile, logger.child({ component: 'master-config' }));
     masterConfig.current();
@@ -103,6 +105,7 @@ export async function startDispatcher(config: DispatcherConfig, logger: Logger, 
       ledger,
       publish: (job) => publisher.publish(job),
       clock,
+      jids,
       logger,
       databaseUrl: config.databaseUrl,
       projectorConsumer: config.projectorConsumer,

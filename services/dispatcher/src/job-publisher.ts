@@ -21,6 +21,8 @@ export interface JobPublisherOptions {
   ledger: Ledger;
   agents: AgentDirectory;
   clock: MicrosClock;
+  /** The dispatcher's one jid source (shared with runner jobs, so no two jobs get one jid). */
+  jids?: JidGenerator;
   logger: Logger;
   /** Milliseconds to wait for one PubAck. */
   publishTimeoutMs?: number;
@@ -52,7 +54,7 @@ export class JobPublisher {
     this.ledger = opts.ledger;
     this.agents = opts.agents;
     this.clock = opts.clock;
-    this.jids = new JidGenerator(opts.clock);
+    this.jids = opts.jids ?? new JidGenerator(opts.clock);
     this.log = opts.logger;
     this.publishTimeoutMs = opts.publishTimeoutMs ?? 2_500;
   }

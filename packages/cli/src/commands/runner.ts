@@ -1,5 +1,5 @@
 import { NoRespondersError, type Msg } from '@nats-io/transport-node';
-import { apiSubjects, CHUNKS_HEADER, isJid, joinChunks, runnerReply, type RunnerReply, type RunnerRequestInput } from '@jobledger/core';
+import { apiSubjects, CHUNKS_HEADER, joinChunks, runnerReply, type RunnerReply, type RunnerRequestInput } from '@jobledger/core';
 import { resolveEndpoints } from '../home.js';
 import { LedgerClient, MASTER_UNREACHABLE, MasterUnreachableError, invokingUser } from '../ledger-client.js';
 import { renderReturn } from '../output/index.js';
@@ -17,25 +17,9 @@ export interface RunnerOptions {
 /** Default seconds `jobledger runner` waits for an answer (`jobs.active` alone takes 5). */
 export const DEFAULT_RUNNER_TIMEOUT = 120;
 
-/**
- * Salt's CLI argument parsing, except that a word that is a jid stays a string (Salt's
- * `condition_input`): YAML would read a 20-digit jid as a number and lose digits.
- */
+/** Salt's CLI argument parsing; a word that is a jid stays a string (see `yamlifyArg`). */
 export function runnerArgs(words: readonly string[]): { arg: unknown[]; kwarg: Record<string, unknown> } {
-  const arg: unknown[] = [];
-  const kwarg: Record<string, unknown> = {};
-  for (const w of words) {
-    const one = parseFunctionArgs([w]);
-    if (one.arg.length > 0) {
-      arg.push(isJid(w) ? w : one.arg[0]);
-      continue;
-    }
-    for (const [k, v] of Object.entries(one.kwarg)) {
-      const text = w.slice(k.length + 1);
-      kwarg[k] = isJid(text) ? text : v;
-    }
-  }
-  return { arg, kwarg };
+  return parseFunctionArgs(words);
 }
 
 const isDict = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

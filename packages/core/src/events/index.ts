@@ -3,6 +3,7 @@ import { agentStarted } from './agent-started.js';
 import { jobPublished } from './job-published.js';
 import { jobReturned } from './job-returned.js';
 import { procEnded, procSignalled, procStarted } from './proc.js';
+import { returnerFailed } from './returner.js';
 import { runnerPublished, runnerReturned } from './runner.js';
 
 export * from './common.js';
@@ -10,6 +11,7 @@ export * from './agent-started.js';
 export * from './job-published.js';
 export * from './job-returned.js';
 export * from './proc.js';
+export * from './returner.js';
 export * from './runner.js';
 
 /** Every event of the ledger, keyed on `type`. */
@@ -22,6 +24,7 @@ export const ledgerEvent = z.discriminatedUnion('type', [
   agentStarted,
   runnerPublished,
   runnerReturned,
+  returnerFailed,
 ]);
 export type LedgerEvent = z.infer<typeof ledgerEvent>;
 export type LedgerEventType = LedgerEvent['type'];

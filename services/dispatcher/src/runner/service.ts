@@ -44,6 +44,8 @@ export interface RunnerServiceOptions {
   /** The dispatcher's publish path, for runner functions that run jobs (`jobs.active`). */
   publish(job: PublishJob): Promise<PublishSuccess>;
   clock: MicrosClock;
+  /** The dispatcher's one jid source, shared with the publish path. */
+  jids?: JidGenerator;
   logger: Logger;
   /** PostgreSQL of the read models; without it functions that read them fail. */
   databaseUrl?: string;
@@ -95,7 +97,7 @@ function respond(msg: Msg, reply: RunnerReply, maxPayload: number): void {
 export async function startRunnerService(opts: RunnerServiceOptions): Promise<RunnerService> {
   const { ledger, logger } = opts;
   const log = logger.child({ component: 'runner' });
-  const jids = new JidGenerator(opts.clock);
+  const jids = opts.jids ?? new JidGenerator(opts.clock);
   const publishTimeoutMs = opts.publishTimeoutMs ?? 2_500;
   const consistencyWaitMs = opts.consistencyWaitMs ?? 2_000;
   const activeTimeoutMs = opts.activeTimeoutMs ?? 5_000;
