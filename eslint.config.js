@@ -11,6 +11,7 @@ export default tseslint.config(
       'packages/core/migrations/**',
       '**/*.config.ts',
       'bench/**/*.js',
+      'test/fixtures/**/*.js',
       '*.js',
       '**/bin/*.js',
     ],

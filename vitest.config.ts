@@ -26,7 +26,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'integration',
-          include: ['services/*/src/**/*.int.spec.ts', 'test/**/*.{int,e2e}.spec.ts'],
+          include: ['packages/*/src/**/*.int.spec.ts', 'services/*/src/**/*.int.spec.ts', 'test/**/*.{int,e2e}.spec.ts'],
           globalSetup: ['test/global-setup.ts'],
         },
       },

@@ -7,12 +7,16 @@ import {
   RunTexts,
   TARGET_OPTIONS,
   metadataArg,
+  returnKwargsArg,
   processIo,
   runCommand,
 } from './commands/run.js';
 import { downCommand } from './commands/down.js';
 import { DEFAULT_RUNNER_TIMEOUT, runnerCommand } from './commands/runner.js';
 import { upCommand } from './commands/up.js';
+import { replayCommand } from './commands/replay.js';
+import { auditGroup, registerAuditVerify } from './commands/audit.js';
+import { registerAuditTrail } from './commands/audit-trail.js';
 import { MasterUnreachableError } from './ledger-client.js';
 import { NotRunningError } from './home.js';
 
@@ -89,6 +93,14 @@ program
   .option('--no-color', 'never colour the output')
   .option('--force-color', 'colour the output even when it is not a terminal')
   .option('--return <returners>', 'returners to call with each return (comma-separated)')
+  .option('--return_config <name>', 'look the returner options up under <name>. first (e.g. alternative.returner.pgjsonb.host)')
+  .addOption(new Option('--return-config <name>').hideHelp())
+  .addOption(
+    new Option('--return_kwargs <yaml>', 'returner options (YAML or JSON mapping) overriding the configured ones').argParser(
+      returnKwargsArg,
+    ),
+  )
+  .addOption(new Option('--return-kwargs <yaml>').argParser(returnKwargsArg).hideHelp())
   .addOption(new Option('--metadata <yaml>', 'a mapping (YAML or JSON) sent with the job and its returns').argParser(metadataArg))
   .allowExcessArguments(false)
   .action(async (target: string | undefined, fun: string | undefined, args: string[], opts: Record<string, unknown>) => {
@@ -132,6 +144,8 @@ program
         outFileAppend: opts.outFileAppend === true,
         color,
         ret: opts.return as string | undefined,
+        retConfig: (opts.return_config ?? opts.returnConfig) as string | undefined,
+        retKwargs: (opts.return_kwargs ?? opts.returnKwargs) as Record<string, unknown> | undefined,
         metadata: opts.metadata as Record<string, unknown> | undefined,
       },
       processIo,
@@ -176,6 +190,23 @@ db.command('migrate')
   .action(async () => {
     process.exitCode = await dbMigrateCommand(processIo);
   });
+
+program
+  .command('replay')
+  .description('rebuild every read model from the stream into a fresh schema (and with --swap, replace the live one)')
+  .addOption(new Option('--from-seq <n>', 'replay from this stream sequence (a partial rebuild)').argParser(integer).conflicts('since'))
+  .option('--since <time>', 'replay from the first event stored at or after this time (a partial rebuild)')
+  .option('--into <schema>', 'the schema to build in (default replay_<stamp>); it must not hold anything')
+  .option('--swap', 'replace the live tables with the rebuild in one transaction (the previous ones are kept in a renamed schema)')
+  .allowExcessArguments(false)
+  .action(async (opts: { fromSeq?: number; since?: string; into?: string; swap?: boolean }) => {
+    process.exitCode = await replayCommand(opts, { ...processIo, stderrIsTTY: process.stderr.isTTY === true });
+  });
+
+// `audit` subcommands each register themselves on the group, from their own file.
+const audit = auditGroup(program);
+registerAuditVerify(audit, () => ({ ...processIo, stderrIsTTY: process.stderr.isTTY === true }));
+registerAuditTrail(audit);
 
 try {
   await program.parseAsync(process.argv);

@@ -12,5 +12,7 @@ export { DEFAULT_TARGET_DELIM, grainMatch, grainPcreMatch, subdictMatch, travers
 export * from './api/publish.js';
 export * from './api/runner.js';
 export * from './jobs-format.js';
+export * from './ledger-chain.js';
 export * as schema from './db/schema.js';
 export * from './returners/contract.js';
+export * from './returners/options.js';

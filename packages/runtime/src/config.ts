@@ -26,9 +26,11 @@ export function jobledgerHome(env: NodeJS.ProcessEnv = process.env): string {
   return path.resolve(env.JOBLEDGER_HOME ?? '.jobledger');
 }
 
-/** Salt's master id: configured, else `<hostname>_master`. */
-export function masterId(env: NodeJS.ProcessEnv = process.env): string {
-  return env.JOBLEDGER_MASTER_ID || `${os.hostname()}_master`;
+/** Salt's master id: `JOBLEDGER_MASTER_ID`, else `id:` of master.yaml, else `<hostname>_master`. */
+export function masterId(env: NodeJS.ProcessEnv = process.env, configuredId?: unknown): string {
+  if (env.JOBLEDGER_MASTER_ID) return env.JOBLEDGER_MASTER_ID;
+  if (typeof configuredId === 'string' && configuredId !== '') return configuredId;
+  return `${os.hostname()}_master`;
 }
 
 /** The settings every service shares. */

@@ -14,11 +14,22 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export function openDatabase(url: string, opts: { max?: number } = {}): Database {
-  const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 5 });
+/**
+ * A pool on the database at `url`. With `schema`, every connection's `search_path` is that
+ * schema alone (set at connection start), so unqualified table names are its tables.
+ */
+export function openDatabase(url: string, opts: { max?: number; schema?: string } = {}): Database {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.max ?? 5,
+    ...(opts.schema === undefined ? {} : { options: `-c search_path=${quoteIdent(checkSchemaName(opts.schema))}` }),
+  });
   pool.on('error', () => {
     /* an idle client lost its connection; the next query reconnects */
   });
+  // A checked-out client that loses its connection fails its query; its 'error' event must not
+  // become an uncaught exception.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return { pool, db: drizzle(pool, { schema }), close: () => pool.end() };
 }
 
@@ -226,21 +237,105 @@ export async function verifyDatabase(url: string, opts: { timeoutMs?: number } =
 /** Arbitrary key of the advisory lock that serialises migrations across processes. */
 const MIGRATION_LOCK = 7310221;
 
+/** A schema name jobledger creates or uses: lower-case letters, digits and `_`, at most 63. */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** A schema that cannot receive the jobledger tables (bad name, or it already holds something). */
+export class SchemaError extends Error {
+  override readonly name = 'SchemaError';
+  readonly retryable = false;
+}
+
+export function checkSchemaName(schema: string): string {
+  if (!SCHEMA_NAME.test(schema) || schema.startsWith('pg_')) {
+    throw new SchemaError(
+      `schema name ${JSON.stringify(schema)} must be 1-63 of a-z 0-9 _, start with a letter or _, and not start with pg_`,
+    );
+  }
+  return schema;
+}
+
+export const quoteIdent = (name: string): string => `"${name.replaceAll('"', '""')}"`;
+
+/**
+ * The statements of every shipped migration, in order, for a fresh schema `schema`: drizzle-kit
+ * qualifies some names with `"public".` (the sequence of salt_events); those qualifiers become
+ * `"<schema>".`. Anything else naming the public schema is refused rather than run against
+ * the live tables.
+ */
+export function migrationStatements(schema: string): string[] {
+  checkSchemaName(schema);
+  const out: string[] = [];
+  for (const m of shippedMigrations()) {
+    const text = readFileSync(path.join(migrationsFolder(), `${m.tag}.sql`), 'utf8');
+    for (const raw of text.split('--> statement-breakpoint')) {
+      const statement = raw.trim();
+      if (statement === '') continue;
+      const rewritten = statement.replace(/"public"\s*\.\s*"/g, `${quoteIdent(schema)}."`);
+      if (/("public"|\bpublic)\s*\./i.test(rewritten)) {
+        throw new SchemaError(
+          `migration ${m.tag} names the public schema in a way that cannot be moved to ${schema}: ${statement.slice(0, 200)}`,
+        );
+      }
+      out.push(rewritten);
+    }
+  }
+  return out;
+}
+
+/**
+ * Creates every jobledger table in the schema `schema` (created if missing), which must hold
+ * no table, view or sequence yet: all shipped migrations in one transaction with `search_path`
+ * set to that schema alone. drizzle's journal is not touched (it describes the database's
+ * `public` tables; a schema made here always has every shipped migration).
+ */
+async function createTablesInSchema(client: pg.Client, schema: string): Promise<number> {
+  const statements = migrationStatements(schema);
+  await client.query('BEGIN');
+  try {
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+    const { rows } = await client.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1`,
+      [schema],
+    );
+    if ((rows[0]?.n ?? 0) > 0) {
+      throw new SchemaError(
+        `schema ${schema} already holds ${rows[0]!.n} tables, indexes or sequences: choose another name or drop it first`,
+      );
+    }
+    await client.query(`SET LOCAL search_path TO ${quoteIdent(schema)}`);
+    for (const s of statements) await client.query(s);
+    await client.query('COMMIT');
+    return shippedMigrations().length;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
 /**
  * Applies every pending migration (drizzle's journal in `drizzle.__drizzle_migrations`),
  * under an advisory lock so processes starting together do not race. Resolves to the number
  * of migrations applied; an unreachable or missing database throws DatabaseUnreachableError or
- * DatabaseMissingError.
+ * DatabaseMissingError. With `schema` (other than `public`), creates the tables in that fresh
+ * schema instead (see createTablesInSchema); a schema that already holds something throws
+ * SchemaError.
  */
-export async function migrateDatabase(url: string, opts: { timeoutMs?: number } = {}): Promise<number> {
+export async function migrateDatabase(url: string, opts: { timeoutMs?: number; schema?: string } = {}): Promise<number> {
   const client = await connect(url, opts.timeoutMs ?? 10_000);
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    if (opts.schema !== undefined && opts.schema !== 'public') {
+      const created = await createTablesInSchema(client, checkSchemaName(opts.schema));
+      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+      return created;
+    }
     const pending = await pendingCount(client);
     if (pending > 0) await migrate(drizzle(client, { schema }), { migrationsFolder: migrationsFolder() });
     await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
     return pending;
   } catch (err) {
+    if (err instanceof SchemaError) throw err;
     throw databaseError(err, url);
   } finally {
     await client.end().catch(() => undefined);

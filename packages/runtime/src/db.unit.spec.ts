@@ -85,3 +85,15 @@ describe('against a port where nothing listens', () => {
     expect((err as Error).message).toBe('cannot reach PostgreSQL at 127.0.0.1:1: connection refused');
   });
 });
+
+describe('migrationStatements (tables in a named schema)', () => {
+  it('moves drizzle-kit\'s "public". qualifiers to the schema and leaves nothing naming public', async () => {
+    const { migrationStatements, SchemaError } = await import('./db.js');
+    const statements = migrationStatements('replay_1');
+    expect(statements.some((s) => s.startsWith('CREATE SEQUENCE "replay_1"."seq_salt_events_id"'))).toBe(true);
+    expect(statements.filter((s) => /"?public"?\s*\./i.test(s))).toEqual([]);
+    expect(statements.some((s) => s.includes('CREATE TABLE "projector_chain"'))).toBe(true);
+    expect(() => migrationStatements('Bad-Name')).toThrow(SchemaError);
+    expect(() => migrationStatements('pg_temp')).toThrow(SchemaError);
+  });
+});

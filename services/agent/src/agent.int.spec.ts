@@ -3,7 +3,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Kvm } from '@nats-io/kv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -208,6 +208,47 @@ describe('agent process lifecycle', () => {
     expect(probe.returns(jid)).toMatchObject([{ id: 'term-1', return: true }]);
     expect(probe.procs(jid, 'ended')).toMatchObject([{ outcome: 'returned', retcode: 0 }]);
     expect(await a.log()).toContain('agent stopped');
+  });
+
+  it('calls the --return returners after the return is stored, records a failing one, and waits for them on SIGTERM', async () => {
+    const home4 = path.join(ws.root, 'home-returners');
+    const written = path.join(home4, 'slow.txt');
+    await mkdir(path.join(home4, 'extmods', 'returners'), { recursive: true });
+    await writeFile(path.join(home4, 'minion.yaml'), `slow.filename: ${written}\n`);
+    await writeFile(
+      path.join(home4, 'extmods', 'returners', 'slow.js'),
+      `import { appendFile } from 'node:fs/promises';
+export default { name: 'slow', create: (ctx) => ({ returner: async (ret) => {
+  await new Promise((r) => setTimeout(r, 1500));
+  await appendFile(ctx.config['slow.filename'], ret.jid + ' ' + ret.id + ' ' + JSON.stringify(ret.return) + '\\n');
+} }) };
+export const unused = 1;
+`,
+    );
+    await writeFile(
+      path.join(home4, 'extmods', 'returners', 'failing.js'),
+      `export default { name: 'failing', create: () => ({ returner: async () => { throw Object.assign(new Error('target down'), { retryable: true }); } }) };\n`,
+    );
+    const a = await AgentProcess.start({ natsUrl: ws.nats.url, stream: STREAM, home: home4, ids: ['ret-1'] });
+    const { jid } = await probe.publishJob({ fun: 'test.echo', arg: ['hi'], tgt: 'ret-1', ret: 'slow, failing' });
+    await probe.waitReturns(jid, 1);
+    // The agent stops while the slow returner still runs: it is waited for.
+    const exit = await a.stop();
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(await readFile(written, 'utf8')).toBe(`${jid} ret-1 "hi"\n`);
+    await eventually(
+      () => probe.events.some((e) => e.event.type === 'returner.failed' && e.event.data.jid === jid),
+      5_000,
+      'returner.failed',
+    );
+    const ofJob = probe.events.filter((e) => e.subject.startsWith(`ledger.job.${jid}.`));
+    const ret = ofJob.find((e) => e.event.type === 'job.returned')!;
+    const failed = ofJob.filter((e) => e.event.type === 'returner.failed');
+    expect(failed.map((e) => e.event.data)).toMatchObject([
+      { jid, id: 'ret-1', returner: 'failing', error: expect.stringContaining('target down'), retryable: true },
+    ]);
+    expect(failed[0]!.seq).toBeGreaterThan(ret.seq);
+    expect(failed[0]!.subject).toBe(`ledger.job.${jid}.returner.ret-1`);
   });
 
   it('SIGTERM cancels a job still running after the grace period: proc.signalled + proc.ended (signal 15), no return', async () => {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import { JetStreamApiCodes, JetStreamApiError, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import {
@@ -15,6 +16,8 @@ import {
   UnsupportedTargetError,
   type AgentPresence,
   type JobPublishedData,
+  type JobReturned,
+  type JobReturnedData,
   type LedgerEvent,
   type ProcEndedData,
 } from '@jobledger/core';
@@ -24,10 +27,12 @@ import { execute, type Outcome } from './execute.js';
 import { hostGrains } from './grains.js';
 import { forEachLimit, Limiter } from './limiter.js';
 import { ProcJobs, type LocalJob } from './job-control.js';
-import { functionNames, lookupFunction, ProcessSignalledError, type ExecContext, type Grains } from './modules/index.js';
+import { FunctionTable, loadPluginModules, ProcessSignalledError, type ExecContext, type Grains } from './modules/index.js';
 import { ProcDir, procFileOf, reapOrphan, type ProcEntry, type ProcFile } from './proc-files.js';
 import { terminates } from './processes.js';
 import { Publisher } from './publisher.js';
+import { ReturnerCalls, type ReturnerSource } from './returner-calls.js';
+import { agentReturnerSources } from './returner-sources.js';
 import { AGENT_VERSION } from './version.js';
 
 /** One agent id hosted by the process. */
@@ -83,6 +88,10 @@ const CANCEL_WAIT_MS = 5_000;
 const SIGTERM = 15;
 /** Room for headers and subject next to a message body. */
 const HEADER_ROOM = 4 * 1024;
+/** `--return` returner calls in flight at once, over all ids and jobs. */
+const RETURNER_CONCURRENCY = 16;
+/** On stop, how long the returner calls still running may take to finish. */
+const RETURNERS_STOP_WAIT_MS = 30_000;
 
 const isConsumerNotFound = (err: unknown) => err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound;
 
@@ -96,11 +105,28 @@ function parsePresence(raw: string, log: Logger): AgentPresence | undefined {
   }
 }
 
+/** What an agent offers beyond its configuration: its functions and its returners. */
+export interface AgentExtensions {
+  functions: FunctionTable;
+  /** The returners of one hosted id. */
+  returners(id: string): ReturnerSource;
+  /** Closes every returner opened. */
+  closeReturners(): Promise<void>;
+}
+
+/** The functions (built-ins and `<extension_modules>/modules/` plugins) and the returners of the agent. */
+export async function loadExtensions(config: AgentConfig, log: Logger): Promise<AgentExtensions> {
+  const plugins = await loadPluginModules(path.join(config.extensionModules, 'modules'), log);
+  const sources = agentReturnerSources(config, log);
+  return { functions: new FunctionTable(plugins), returners: (id) => sources.get(id), closeReturners: () => sources.closeAll() };
+}
+
 export async function startAgent(config: AgentConfig, logger: Logger): Promise<AgentHandle> {
   const log = logger.child({ group: config.group });
+  const extensions = await loadExtensions(config, log);
   const ledger = await openLedger({ natsUrl: config.natsUrl, stream: config.stream, name: `jobledger-agent:${config.group}` });
   try {
-    return await Agent.start(config, ledger, log);
+    return await Agent.start(config, ledger, log, extensions);
   } catch (err) {
     await ledger.nc.close().catch(() => undefined);
     throw err;
@@ -115,6 +141,8 @@ class Agent implements AgentHandle {
   private readonly hosted: Hosted[];
   private readonly publisher: Publisher;
   private readonly slots: Limiter;
+  /** The `--return` returners of finished jobs, called off the jobs' path. */
+  private readonly returnerCalls: ReturnerCalls;
   private readonly running = new Map<string, Running>();
   /** Aborted by stop(): no job starts after it. */
   private readonly stopping = new AbortController();
@@ -135,12 +163,19 @@ class Agent implements AgentHandle {
     /** The stream's last sequence when this process started: anything up to it is catch-up. */
     private readonly catchUpUntil: number,
     private readonly startedAt: Date,
+    private readonly extensions: AgentExtensions,
   ) {
     this.ids = config.ids;
     this.group = config.group;
     this.hosted = hosted;
     this.publisher = new Publisher(ledger.js, log);
     this.slots = new Limiter(config.maxInflight);
+    this.returnerCalls = new ReturnerCalls({
+      source: (id) => extensions.returners(id),
+      append: (subject, event, msgID) => this.append(subject, event, msgID),
+      log,
+      concurrency: RETURNER_CONCURRENCY,
+    });
     this.closed = new Promise((resolve, reject) => {
       this.resolveClosed = resolve;
       this.rejectClosed = reject;
@@ -149,7 +184,7 @@ class Agent implements AgentHandle {
     this.closed.catch(() => undefined);
   }
 
-  static async start(config: AgentConfig, ledger: Ledger, log: Logger): Promise<Agent> {
+  static async start(config: AgentConfig, ledger: Ledger, log: Logger, extensions: AgentExtensions): Promise<Agent> {
     const t0 = performance.now();
     const kv = await openAgentsBucket(ledger);
     const info = await ledger.jsm.streams.info(config.stream);
@@ -188,7 +223,7 @@ class Agent implements AgentHandle {
       }
     });
 
-    const agent = new Agent(config, ledger, kv, log, hosted, streamLast, startedAt);
+    const agent = new Agent(config, ledger, kv, log, hosted, streamLast, startedAt, extensions);
     self.agent = agent;
     // Presence first, so the dispatcher counts these ids as soon as we report ready.
     await forEachLimit(hosted, IO_PARALLEL, (h) => agent.putPresence(h));
@@ -567,13 +602,15 @@ class Agent implements AgentHandle {
       grains: h.grains,
       signal: abort.signal,
       spawned: onSpawn,
-      functionNames,
+      functionNames: () => this.extensions.functions.names(),
+      lookupFunction: (fun) => this.extensions.functions.lookup(fun),
+      returnerNames: () => this.extensions.returners(h.id).names(),
       jobs: h.jobs,
     };
     const outcome = execute(job.fun, job.arg, ctx);
     const ran = outcome.finally(release);
 
-    if (lookupFunction(job.fun)?.kind === 'shell') {
+    if (this.extensions.functions.lookup(job.fun)?.kind === 'shell') {
       const pid = await Promise.race([spawned, outcome.then(() => process.pid)]);
       if (pid !== process.pid) {
         proc.pid = pid;
@@ -624,7 +661,9 @@ class Agent implements AgentHandle {
     const base = { jid: job.jid, id: h.id, fun: job.fun, pid: proc.pid };
     let ended: ProcEndedData;
     if (outcome.kind === 'returned') {
-      await this.appendReturn(h, job, outcome);
+      const stored = await this.appendReturn(h, job, outcome);
+      // Salt's minion calls the `--return` returners once its return is sent; here once it is stored.
+      this.returnerCalls.schedule(job, stored);
       ended = { ...base, outcome: 'returned', retcode: outcome.retcode, _stamp: stampNow() };
       log.debug({ retcode: outcome.retcode }, 'job returned');
     } else {
@@ -641,9 +680,9 @@ class Agent implements AgentHandle {
     await h.procDir.remove(job.jid);
   }
 
-  /** Salt's return load, on `ledger.job.<jid>.ret.<id>`. */
-  private async appendReturn(h: Hosted, job: JobPublishedData, outcome: Extract<Outcome, { kind: 'returned' }>): Promise<void> {
-    const event = (ret: unknown, retcode: number, out: string | undefined): LedgerEvent => ({
+  /** Salt's return load, on `ledger.job.<jid>.ret.<id>`; resolves to the stored data. */
+  private async appendReturn(h: Hosted, job: JobPublishedData, outcome: Extract<Outcome, { kind: 'returned' }>): Promise<JobReturnedData> {
+    const event = (ret: unknown, retcode: number, out: string | undefined): JobReturned => ({
       type: 'job.returned',
       tag: jobReturnedTag(job.jid, h.id),
       data: {
@@ -662,13 +701,16 @@ class Agent implements AgentHandle {
         _stamp: stampNow(),
       },
     });
-    let body = encodeEvent(event(outcome.return, outcome.retcode, outcome.out));
+    let stored = event(outcome.return, outcome.retcode, outcome.out);
+    let body = encodeEvent(stored);
     const max = this.ledger.nc.info?.max_payload ?? 1024 * 1024;
     if (body.length + HEADER_ROOM > max) {
       const text = `ERROR: the return of ${job.fun} is ${body.length} bytes, more than the ${max}-byte message limit; it was not stored`;
-      body = encodeEvent(event(text, 1, 'nested'));
+      stored = event(text, 1, 'nested');
+      body = encodeEvent(stored);
     }
     await this.publisher.publish(subjects.jobRet(job.jid, h.id), body, msgIds.jobRet(job.jid, h.id));
+    return stored.data;
   }
 
   private async append(subject: string, event: LedgerEvent, msgID: string): Promise<void> {
@@ -712,11 +754,17 @@ class Agent implements AgentHandle {
       for (const r of jobs()) this.cancel(r);
       await Promise.race([allDone(), sleep(CANCEL_WAIT_MS)]);
     }
+    // Returners of the jobs that returned, and their returner.failed events, before the connection goes.
+    const returners = this.returnerCalls.size;
+    if (!(await this.returnerCalls.settled(RETURNERS_STOP_WAIT_MS))) {
+      this.log.warn({ calls: this.returnerCalls.size }, 'returner calls still running at stop, not waited for');
+    }
+    await this.extensions.closeReturners().catch((err: unknown) => this.log.error({ err }, 'could not close the returners'));
     await this.flushing;
     await this.flushLastSeq();
     await this.publisher.settled();
     await this.ledger.nc.drain().catch(() => this.ledger.nc.close());
-    this.log.info({ runningAtStop: atStop, ms: Math.round(performance.now() - t0) }, 'agent stopped');
+    this.log.info({ runningAtStop: atStop, returnersAtStop: returners, ms: Math.round(performance.now() - t0) }, 'agent stopped');
   }
 }
 

@@ -1,7 +1,15 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { encodeAgentId } from '@jobledger/core';
-import { ConfigError, intEnv, loadCommonConfig, type CommonConfig } from '@jobledger/runtime';
+import {
+  ConfigError,
+  configFilePath,
+  intEnv,
+  loadCommonConfig,
+  readConfigFile,
+  type CommonConfig,
+  type ConfigMapping,
+} from '@jobledger/runtime';
 
 export interface AgentConfig extends CommonConfig {
   /** Agent ids (Salt minion ids) hosted by this process, in the order given. */
@@ -17,6 +25,14 @@ export interface AgentConfig extends CommonConfig {
   /** On stop, how long running jobs may take before they are cancelled. */
   stopGraceMs: number;
   readyFile?: string;
+  /** Salt's minion configuration file (`$JOBLEDGER_HOME/minion.yaml`, or `JOBLEDGER_MINION_CONFIG`). */
+  minionConfigFile: string;
+  /** Its content, with `cachedir` and `extension_modules` resolved: what the returners read their options from. */
+  minion: ConfigMapping;
+  /** Salt's minion `cachedir` (default `$JOBLEDGER_HOME/cache`): `local_cache` writes `<cachedir>/jobs`. */
+  cachedir: string;
+  /** Salt's `extension_modules` (default `$JOBLEDGER_HOME/extmods`): plugins in `modules/` and `returners/`. */
+  extensionModules: string;
 }
 
 /** Valid as a JetStream durable name (no `.`, `*`, `>`, whitespace, path separators). */
@@ -47,6 +63,26 @@ function nonNegative(env: NodeJS.ProcessEnv, name: string, fallback: number): nu
   return n;
 }
 
+/** A path key of the minion configuration: a string, relative paths taken from the home (Salt's `root_dir`). */
+function pathKey(minion: ConfigMapping, key: string, file: string, home: string, fallback: string): string {
+  const v = minion[key];
+  if (v === undefined || v === null || v === '') return path.resolve(home, fallback);
+  if (typeof v !== 'string') throw new ConfigError(`${file}: ${key} must be a path, got ${JSON.stringify(v)}`);
+  return path.resolve(home, v);
+}
+
+/** Reads the minion configuration file; throws ConfigError naming the file on a bad one. */
+export function loadMinionConfig(
+  home: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Pick<AgentConfig, 'minionConfigFile' | 'minion' | 'cachedir' | 'extensionModules'> {
+  const file = configFilePath('minion', home, env);
+  const raw = readConfigFile(file);
+  const cachedir = pathKey(raw, 'cachedir', file, home, 'cache');
+  const extensionModules = pathKey(raw, 'extension_modules', file, home, 'extmods');
+  return { minionConfigFile: file, minion: { ...raw, cachedir, extension_modules: extensionModules }, cachedir, extensionModules };
+}
+
 /** Reads the agent's settings from the environment; throws ConfigError naming the bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
   const common = loadCommonConfig(env);
@@ -75,5 +111,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
     catchupSeconds: nonNegative(env, 'JOBLEDGER_CATCHUP_SECONDS', 3600),
     stopGraceMs: nonNegative(env, 'JOBLEDGER_AGENT_STOP_GRACE_MS', 5000),
     readyFile: env.JOBLEDGER_READY_FILE || undefined,
+    ...loadMinionConfig(common.home, env),
   };
 }

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '@jobledger/runtime';
 import { agentCachedir, defaultGroupName, loadConfig } from './config.js';
 
@@ -52,5 +54,44 @@ describe('loadConfig', () => {
     const env: Record<string, string | undefined> = { ...base, ...patch };
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+});
+
+describe('minion configuration', () => {
+  const home = mkdtempSync(path.join(os.tmpdir(), 'jl-minion-'));
+  afterAll(() => rmSync(home, { recursive: true, force: true }));
+  const env = { ...base, JOBLEDGER_HOME: home };
+
+  it('defaults: no file, cachedir <home>/cache, extension_modules <home>/extmods', () => {
+    const c = loadConfig(env);
+    expect(c).toMatchObject({
+      minionConfigFile: path.join(home, 'minion.yaml'),
+      cachedir: path.join(home, 'cache'),
+      extensionModules: path.join(home, 'extmods'),
+    });
+    expect(c.minion).toEqual({ cachedir: path.join(home, 'cache'), extension_modules: path.join(home, 'extmods') });
+  });
+
+  it('reads minion.yaml (relative paths from the home) or JOBLEDGER_MINION_CONFIG, keeping the returner options', () => {
+    writeFileSync(path.join(home, 'minion.yaml'), 'cachedir: c2\nrawfile_json.filename: /tmp/r.json\nreturner.pgjsonb:\n  host: db\n');
+    const c = loadConfig(env);
+    expect(c.cachedir).toBe(path.join(home, 'c2'));
+    expect(c.minion).toMatchObject({
+      cachedir: path.join(home, 'c2'),
+      'rawfile_json.filename': '/tmp/r.json',
+      'returner.pgjsonb': { host: 'db' },
+    });
+    const other = path.join(home, 'other.yaml');
+    writeFileSync(other, '{"extension_modules": "/srv/ext"}');
+    expect(loadConfig({ ...env, JOBLEDGER_MINION_CONFIG: other }).extensionModules).toBe('/srv/ext');
+  });
+
+  it('refuses a file that is not a mapping, or a path key that is not a string, naming the file', () => {
+    const bad = path.join(home, 'bad.yaml');
+    writeFileSync(bad, '- a\n- b\n');
+    expect(() => loadConfig({ ...env, JOBLEDGER_MINION_CONFIG: bad })).toThrow(`${bad} must hold a mapping`);
+    writeFileSync(bad, 'cachedir: [1]\n');
+    expect(() => loadConfig({ ...env, JOBLEDGER_MINION_CONFIG: bad })).toThrow(ConfigError);
+    expect(() => loadConfig({ ...env, JOBLEDGER_MINION_CONFIG: bad })).toThrow(`${bad}: cachedir must be a path`);
   });
 });

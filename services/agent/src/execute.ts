@@ -47,8 +47,10 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
  * into Salt's error return (retcode 1, `out: nested`). Never throws.
  */
 export async function execute(fun: string, arg: readonly unknown[], ctx: ExecContext): Promise<Outcome> {
-  const fn = lookupFunction(fun);
+  const lookup = ctx.lookupFunction ?? lookupFunction;
+  const fn = lookup(fun);
   if (fn === undefined) return failed(SaltTexts.notAvailable(fun));
+  if (ctx.lookupFunction === undefined) ctx = { ...ctx, lookupFunction: lookup };
   try {
     const { args, kwargs } = splitArg(arg);
     const bound = bindArgs(fn.signature, args, kwargs);

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { PROJECTOR_CONSUMER } from '@jobledger/core';
-import { loadCommonConfig, masterId, type CommonConfig } from '@jobledger/runtime';
+import { configFilePath, loadCommonConfig, masterId, readConfigFile, type CommonConfig } from '@jobledger/runtime';
 
 export interface DispatcherConfig extends CommonConfig {
   /** Salt's master id (`JOBLEDGER_MASTER_ID`, default `<hostname>_master`). */
@@ -19,12 +19,19 @@ export interface DispatcherConfig extends CommonConfig {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): DispatcherConfig {
   const common = loadCommonConfig(env);
   const readyFile = env.JOBLEDGER_READY_FILE;
+  const masterConfigFile = configFilePath('master', common.home, env);
+  let configuredId: unknown;
+  try {
+    configuredId = readConfigFile(masterConfigFile).id;
+  } catch {
+    // A master.yaml that does not parse is reported when its nodegroups are read.
+  }
   return {
     ...common,
-    masterId: masterId(env),
+    masterId: masterId(env, configuredId),
     readyFile: readyFile ? path.resolve(readyFile) : undefined,
     databaseUrl: env.DATABASE_URL || undefined,
     projectorConsumer: env.JOBLEDGER_PROJECTOR_CONSUMER || PROJECTOR_CONSUMER,
-    masterConfigFile: env.JOBLEDGER_MASTER_CONFIG ? path.resolve(env.JOBLEDGER_MASTER_CONFIG) : path.join(common.home, 'master.yaml'),
+    masterConfigFile,
   };
 }

@@ -214,7 +214,7 @@ describe('dispatcher publish path (jobledger.api.publish)', () => {
     expect((await ok({ tgt: 'web|db', tgt_type: 'pcre', fun: 'test.ping' })).minions).toEqual(['db_1', 'web-1']);
   });
 
-  it('merges kwarg into Salt’s publish arg and carries user, ret, timeout, metadata', async () => {
+  it('merges kwarg into Salt’s publish arg and carries user, ret, ret_config, ret_kwargs, timeout, metadata', async () => {
     const reply = await ok({
       tgt: 'web-*',
       fun: 'test.arg',
@@ -222,6 +222,8 @@ describe('dispatcher publish path (jobledger.api.publish)', () => {
       kwarg: { x: 1, nested: { y: [true] } },
       user: 'sudo_alice',
       ret: 'pgjsonb',
+      ret_config: 'alternative',
+      ret_kwargs: { db: 'other' },
       timeout: 7,
       metadata: { ticket: 'OPS-1' },
     });
@@ -232,6 +234,8 @@ describe('dispatcher publish path (jobledger.api.publish)', () => {
       arg: ['a', 2, { x: 1, nested: { y: [true] }, __kwarg__: true }],
       user: 'sudo_alice',
       ret: 'pgjsonb',
+      ret_config: 'alternative',
+      ret_kwargs: { db: 'other' },
       timeout: 7,
       metadata: { ticket: 'OPS-1' },
     });

@@ -88,6 +88,8 @@ export class JobPublisher {
           minions,
           missing,
           ret: job.ret,
+          ...(job.ret_config !== undefined ? { ret_config: job.ret_config } : {}),
+          ...(job.ret_kwargs !== undefined ? { ret_kwargs: job.ret_kwargs } : {}),
           ...(job.timeout !== undefined ? { timeout: job.timeout } : {}),
           ...(job.metadata !== undefined ? { metadata: job.metadata } : {}),
           ...(job.delimiter !== undefined ? { delimiter: job.delimiter } : {}),

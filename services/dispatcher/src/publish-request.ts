@@ -35,6 +35,10 @@ export interface PublishJob {
   arg: unknown[];
   user: string;
   ret: string;
+  /** `--return_config` (Salt's `ret_config`). */
+  ret_config?: string;
+  /** `--return_kwargs` (Salt's `ret_kwargs`). */
+  ret_kwargs?: Record<string, unknown>;
   timeout?: number;
   metadata?: Record<string, unknown>;
   /** Grain path delimiter, only when not `:` (Salt publishes it only then). */
@@ -137,6 +141,8 @@ export function parsePublishRequest(body: Uint8Array | string, ctx: TargetContex
     user: r.user,
     ret: r.ret,
   };
+  if (r.ret_config !== undefined) job.ret_config = r.ret_config;
+  if (r.ret_kwargs !== undefined) job.ret_kwargs = r.ret_kwargs;
   if (r.timeout !== undefined) job.timeout = r.timeout;
   if (r.metadata !== undefined) job.metadata = r.metadata;
   if (delimiter !== undefined) job.delimiter = delimiter;

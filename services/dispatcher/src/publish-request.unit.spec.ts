@@ -43,6 +43,15 @@ describe('publish request', () => {
     expect(job).toMatchObject({ tgt_type: 'pcre', user: 'sudo_alice', ret: 'pgjsonb', timeout: 7.5, metadata: { a: 1 } });
   });
 
+  it('keeps --return_config and --return_kwargs as Salt publishes them (ret_config, ret_kwargs)', () => {
+    const job = parse({ tgt: '*', fun: 'test.ping', ret: 'rawfile_json', ret_config: 'alternative', ret_kwargs: { filename: '/tmp/x' } });
+    expect(job).toMatchObject({ ret: 'rawfile_json', ret_config: 'alternative', ret_kwargs: { filename: '/tmp/x' } });
+    expect(parse({ tgt: '*', fun: 'test.ping' })).not.toHaveProperty('ret_config');
+    expect(parse({ tgt: '*', fun: 'test.ping' })).not.toHaveProperty('ret_kwargs');
+    expect(validationMessage(() => parse({ tgt: '*', fun: 'test.ping', ret_kwargs: 'filename=/x' }))).toMatch(/ret_kwargs/);
+    expect(validationMessage(() => parse({ tgt: '*', fun: 'test.ping', ret_config: '' }))).toMatch(/ret_config/);
+  });
+
   it('rejects what is not JSON, unknown keys and wrong types with zod’s message', () => {
     expect(validationMessage(() => parsePublishRequest(new TextEncoder().encode('{nope')))).toMatch(/^request is not a JSON document/);
     expect(validationMessage(() => parse({ tgt: '*' }))).toMatch(/fun/);

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { CHAIN_ZERO, chainNext, chainOver } from '@jobledger/core';
 import { deadLetterStatements, planBatch, type DeadLetter, type RawMessage, type SqlStatement } from './projections.js';
 
 /**
@@ -7,6 +8,12 @@ import { deadLetterStatements, planBatch, type DeadLetter, type RawMessage, type
  *
  *   BEGIN; SELECT last_seq … FOR UPDATE; <the batch's statements>; UPDATE checkpoint; COMMIT
  *
+ * The checkpoint carries the ledger hash chain (core's `ledger-chain.ts`) after its sequence:
+ * the chain is extended over every message applied (events and dead letters, in stream order)
+ * and stored in the same transaction, on the checkpoint row and as a `projector_chain` row
+ * (name, last sequence of the batch, value), which `audit verify` recomputes from the stream.
+ * The rows it writes are the same whoever applies the messages: the projector, or a replay
+ * into another schema (its pool's `search_path`).
  * - Messages at or below the checkpoint were applied before (a redelivery): skipped.
  * - Messages are applied strictly in stream order and without gaps. JetStream does not promise
  *   that: after a crash, or a nak, the consumer hands out newer messages while the older ones
@@ -30,11 +37,15 @@ export interface ApplyOptions {
   fetchMissing(seqs: readonly number[]): Promise<(RawMessage | null)[]>;
   /** First sequence the stream still holds (gaps below it cannot be filled). */
   streamFirstSeq(): Promise<number>;
+  /** Called with the chain value after every message applied (a rebuild checks them against the stored chain). */
+  onChain?: (seq: number, hash: string) => void;
 }
 
 export interface ApplyResult {
   /** Checkpoint after the transaction. */
   lastSeq: number;
+  /** The hash chain after `lastSeq` (null while unknown). */
+  chain: string | null;
   /** Messages applied (events and dead letters), including those read to fill a gap. */
   applied: number;
   /** Messages at or below the checkpoint: already applied. */
@@ -83,14 +94,40 @@ async function exec(client: pg.ClientBase, s: SqlStatement): Promise<void> {
   }
 }
 
-async function lockCheckpoint(client: pg.ClientBase, name: string): Promise<number> {
-  const select = 'SELECT last_seq FROM projector_checkpoint WHERE name = $1 FOR UPDATE';
-  let { rows } = await client.query<{ last_seq: string }>(select, [name]);
+export interface Checkpoint {
+  lastSeq: number;
+  /** The hash chain after `lastSeq`; null when unknown (a checkpoint older than the chain). */
+  chain: string | null;
+}
+
+const SELECT_CHECKPOINT = 'SELECT last_seq, chain FROM projector_checkpoint WHERE name = $1';
+
+/**
+ * Locks the checkpoint row (FOR UPDATE) and reads it. The select runs twice: a statement
+ * resolves its table names when it starts, so one that waited for the lock while `replay
+ * --swap` renamed the schemas holds the row of the retired tables; the second select is
+ * resolved after that commit and locks the row of the tables now in use (then already ours
+ * when nothing was swapped, so it costs one round trip).
+ */
+export async function lockCheckpoint(client: pg.ClientBase, name: string): Promise<Checkpoint> {
+  const select = `${SELECT_CHECKPOINT} FOR UPDATE`;
+  let { rows } = await client.query<{ last_seq: string; chain: string | null }>(select, [name]);
+  ({ rows } = await client.query<{ last_seq: string; chain: string | null }>(select, [name]));
   if (rows.length === 0) {
-    await client.query('INSERT INTO projector_checkpoint (name, last_seq) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING', [name]);
-    ({ rows } = await client.query<{ last_seq: string }>(select, [name]));
+    await client.query('INSERT INTO projector_checkpoint (name, last_seq, chain) VALUES ($1, 0, $2) ON CONFLICT (name) DO NOTHING', [
+      name,
+      CHAIN_ZERO,
+    ]);
+    ({ rows } = await client.query<{ last_seq: string; chain: string | null }>(select, [name]));
   }
-  return Number(rows[0]?.last_seq ?? 0);
+  return { lastSeq: Number(rows[0]?.last_seq ?? 0), chain: rows[0]?.chain ?? null };
+}
+
+/** The checkpoint and its chain without locking them (sequence 0, chain h_0 before the first batch). */
+export async function readCheckpointChain(db: pg.Pool | pg.ClientBase, name: string): Promise<Checkpoint> {
+  const { rows } = await db.query<{ last_seq: string; chain: string | null }>(SELECT_CHECKPOINT, [name]);
+  if (rows.length === 0) return { lastSeq: 0, chain: CHAIN_ZERO };
+  return { lastSeq: Number(rows[0]!.last_seq), chain: rows[0]!.chain };
 }
 
 /** The checkpoint without locking it (0 before the first batch). */
@@ -156,7 +193,8 @@ async function transaction(
 ): Promise<ApplyResult> {
   await client.query('BEGIN');
   try {
-    const last = await lockCheckpoint(client, opts.name);
+    const checkpoint = await lockCheckpoint(client, opts.name);
+    const last = checkpoint.lastSeq;
     const c = await contiguous(messages, last, opts);
     const deadLetters: DeadLetter[] = [];
     if (mode === 'batch') {
@@ -174,19 +212,46 @@ async function transaction(
         } catch (err) {
           if (!isDataError(err)) throw err;
           await client.query('ROLLBACK TO SAVEPOINT one_message');
-          const letter: DeadLetter = { seq: m.seq, subject: m.subject, raw: m.data, error: `cannot be projected: ${err.message}` };
+          const letter: DeadLetter = {
+            seq: m.seq,
+            subject: m.subject,
+            time: m.time,
+            raw: m.data,
+            error: `cannot be projected: ${err.message}`,
+          };
           for (const s of deadLetterStatements([letter])) await exec(client, s);
           deadLetters.push(letter);
         }
       }
     }
     const lastSeq = c.todo.length > 0 ? c.todo[c.todo.length - 1]!.seq : last;
+    let chain = checkpoint.chain;
     if (lastSeq > last) {
-      await client.query('UPDATE projector_checkpoint SET last_seq = $2, updated_at = now() WHERE name = $1', [opts.name, lastSeq]);
+      // Unknown before (a checkpoint older than the chain): stays unknown until backfilled.
+      if (chain !== null && opts.onChain !== undefined) {
+        for (const m of c.todo) {
+          chain = chainNext(chain, m);
+          opts.onChain(m.seq, chain);
+        }
+      } else if (chain !== null) {
+        chain = chainOver(chain, c.todo);
+      }
+      await client.query('UPDATE projector_checkpoint SET last_seq = $2, chain = $3, updated_at = now() WHERE name = $1', [
+        opts.name,
+        lastSeq,
+        chain,
+      ]);
+      if (chain !== null) {
+        await client.query(
+          'INSERT INTO projector_chain (name, seq, hash) VALUES ($1, $2, $3) ON CONFLICT (name, seq) DO UPDATE SET hash = EXCLUDED.hash',
+          [opts.name, lastSeq, chain],
+        );
+      }
     }
     await client.query('COMMIT');
     return {
       lastSeq,
+      chain,
       applied: c.todo.length,
       skipped: c.skipped,
       filled: c.filled,

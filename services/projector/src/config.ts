@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { PROJECTOR_CONSUMER } from '@jobledger/core';
 import { ConfigError, intEnv, loadCommonConfig, masterId, requireEnv, type CommonConfig } from '@jobledger/runtime';
+import { loadMasterReturnersConfig, type MasterReturnersConfig } from './master-config.js';
 import { loadRetentionConfig, type RetentionConfig } from './retention.js';
 
 export interface ProjectorConfig extends CommonConfig {
@@ -16,6 +17,8 @@ export interface ProjectorConfig extends CommonConfig {
   readyFile?: string;
   /** Salt's job cleaning (`JOBLEDGER_KEEP_JOBS_SECONDS`, …); absent or 0 seconds: jobs are kept for ever. */
   retention?: RetentionConfig;
+  /** `master_job_cache`, `event_return`… of the master configuration file, read once at start. */
+  returners?: MasterReturnersConfig;
 }
 
 /** Valid as a JetStream durable name (no `.`, `*`, `>`, whitespace, path separators). */
@@ -39,7 +42,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProjectorConfi
     throw new ConfigError(`JOBLEDGER_PROJECTOR_CONSUMER must be 1-64 characters of A-Z a-z 0-9 _ -, got '${consumer}'`);
   }
 
-  const master = masterId(env);
+  const returners = loadMasterReturnersConfig(common.home, env);
+  // JOBLEDGER_MASTER_ID, else `id` of the master configuration file, else `<hostname>_master`.
+  const master = masterId(env, returners.id);
   // salt_events.master_id is varchar(255); a longer id would fail every batch.
   if (master === '' || master.length > 255 || master.includes('\u0000')) {
     throw new ConfigError('JOBLEDGER_MASTER_ID must be 1-255 characters without NUL');
@@ -53,5 +58,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProjectorConfi
     consumer,
     readyFile: env.JOBLEDGER_READY_FILE ? path.resolve(env.JOBLEDGER_READY_FILE) : undefined,
     retention: loadRetentionConfig(env),
+    returners,
   };
 }

@@ -17,3 +17,17 @@ export {
   type ProjectionOptions,
   type ProcRow,
 } from './projections.js';
+export { lockCheckpoint, readCheckpointChain, type Checkpoint } from './apply.js';
+export { cleanOldJobs, applyRemoval, readRemovals, type Removal } from './retention.js';
+export { Rebuild, type RebuildOptions, type RebuildProgress } from './rebuild.js';
+export { replay, ReplayUsageError, LIVE_SCHEMA, type ReplayOptions, type ReplayResult } from './replay.js';
+export {
+  auditVerify,
+  formatDifference,
+  COMPARED_TABLES,
+  type VerifyOptions,
+  type VerifyReport,
+  type RowDifference,
+  type ChainCheck,
+} from './audit-verify.js';
+export { StreamCursor, streamBounds, firstSeqSince } from './stream-cursor.js';

@@ -19,6 +19,11 @@ import {
  * messages in, parameterised statements out; the projector runs them in one transaction
  * together with the checkpoint.
  *
+ * Deterministic: every value written comes from the messages (and the master id), never from
+ * the clock — the times Salt takes when its returner writes (`salt_returns.alter_time`,
+ * `salt_events.alter_time`) and `dead_letters.received_at` are the time the stream stored the
+ * message — so replaying the stream (`replay.ts`) gives the same rows, column for column.
+ *
  * Every statement takes its rows as ONE JSON document (`$1::jsonb`, built with
  * `JSON.stringify`) and unpacks it with `jsonb_array_elements`, so
  * - a batch of any size is one statement per table, with a fixed text and no parameter limit;
@@ -43,11 +48,13 @@ export interface RawMessage {
 
 export type DecodedMessage =
   | { ok: true; seq: number; subject: string; time: Date; event: LedgerEvent }
-  | { ok: false; seq: number; subject: string; raw: Uint8Array; error: string; jid?: string };
+  | { ok: false; seq: number; subject: string; time: Date; raw: Uint8Array; error: string; jid?: string };
 
 export interface DeadLetter {
   seq: number;
   subject: string;
+  /** When the stream stored it: `dead_letters.received_at`. */
+  time: Date;
   raw: Uint8Array;
   error: string;
   jid?: string;
@@ -82,6 +89,7 @@ const SUBJECT_KIND = {
   'agent.started': 'agent.start',
   'runner.published': 'run.new',
   'runner.returned': 'run.ret',
+  'returner.failed': 'job.returner',
 } as const satisfies Record<LedgerEvent['type'], ParsedSubject['kind']>;
 
 /** Why an event does not belong on its subject, or undefined when it does. */
@@ -99,7 +107,15 @@ function subjectMismatch(subject: ParsedSubject, event: LedgerEvent): string | u
 
 /** Decodes and validates one message: an event, or the reason it is a dead letter. */
 export function decodeMessage(m: RawMessage): DecodedMessage {
-  const dead = (error: string, jid?: string): DecodedMessage => ({ ok: false, seq: m.seq, subject: m.subject, raw: m.data, error, jid });
+  const dead = (error: string, jid?: string): DecodedMessage => ({
+    ok: false,
+    seq: m.seq,
+    subject: m.subject,
+    time: m.time,
+    raw: m.data,
+    error,
+    jid,
+  });
   const parsed = parseSubject(m.subject);
   if (parsed === undefined) return dead(`subject ${JSON.stringify(m.subject)} is not a ledger event subject`);
   const jid = 'jid' in parsed ? parsed.jid : undefined;
@@ -263,13 +279,13 @@ export function isFailedReturn(data: JobReturned['data']): boolean {
 const iso = (d: Date | null) => (d === null ? null : d.toISOString());
 
 const SQL = {
-  deadLetters: `INSERT INTO dead_letters (seq, subject, raw, error)
-SELECT (e->>'seq')::bigint, e->>'subject', decode(e->>'raw', 'base64'), e->>'error'
+  deadLetters: `INSERT INTO dead_letters (seq, subject, raw, error, received_at)
+SELECT (e->>'seq')::bigint, e->>'subject', decode(e->>'raw', 'base64'), e->>'error', (e->>'time')::timestamptz
 FROM jsonb_array_elements($1::jsonb) AS e
 ON CONFLICT (seq) DO NOTHING`,
 
   saltEvents: `INSERT INTO salt_events (id, tag, data, alter_time, master_id)
-SELECT (e->>'id')::bigint, e->>'tag', e->'data', now(), $2
+SELECT (e->>'id')::bigint, e->>'tag', e->'data', (e->>'time')::timestamptz, $2
 FROM jsonb_array_elements($1::jsonb) AS e
 ON CONFLICT (id) DO NOTHING`,
 
@@ -289,12 +305,12 @@ ON CONFLICT (jid) DO UPDATE SET
   start_time = EXCLUDED.start_time, published_seq = EXCLUDED.published_seq
 WHERE jobs.published_seq IS NULL`,
 
-  // Rows are the returns' data as they are: `return` and `full_ret` are cut out of the same
-  // jsonb, so nothing is re-encoded. A missing `return` is stored as JSON null.
+  // Rows are `{r: <the return's data as it is>, t: <stream time>}`: `return` and `full_ret` are
+  // cut out of the same jsonb, so nothing is re-encoded. A missing `return` is stored as JSON null.
   saltReturns: `INSERT INTO salt_returns (fun, jid, "return", id, success, full_ret, alter_time)
-SELECT e->>'fun', e->>'jid', coalesce(e->'return', 'null'::jsonb), e->>'id',
-       CASE WHEN e->'success' = 'true'::jsonb THEN 'true' ELSE 'false' END, e, now()
-FROM jsonb_array_elements($1::jsonb) AS e`,
+SELECT r->>'fun', r->>'jid', coalesce(r->'return', 'null'::jsonb), r->>'id',
+       CASE WHEN r->'success' = 'true'::jsonb THEN 'true' ELSE 'false' END, r, (e->>'t')::timestamptz
+FROM jsonb_array_elements($1::jsonb) AS e, LATERAL (SELECT e->'r' AS r) AS x`,
 
   // Without a publication yet: a placeholder (tgt [], tgt_type list, expected 0) that the
   // publication fills in later.
@@ -374,7 +390,13 @@ function statementsFor(name: string, text: string, rows: readonly unknown[], ext
 }
 
 const deadLetterRows = (letters: readonly DeadLetter[]) =>
-  letters.map((d) => ({ seq: d.seq, subject: safeText(d.subject), raw: base64(d.raw), error: safeText(d.error) }));
+  letters.map((d) => ({
+    seq: d.seq,
+    subject: safeText(d.subject),
+    time: d.time.toISOString(),
+    raw: base64(d.raw),
+    error: safeText(d.error),
+  }));
 
 /** The statements recording dead letters (raw bytes and error text). */
 export function deadLetterStatements(letters: readonly DeadLetter[]): SqlStatement[] {
@@ -387,26 +409,26 @@ export function deadLetterStatements(letters: readonly DeadLetter[]): SqlStateme
  */
 export function planBatch(messages: readonly (RawMessage | DecodedMessage)[], opts: ProjectionOptions): BatchPlan {
   const deadLetters: DeadLetter[] = [];
-  const saltEvents: { id: number; tag: string; data: unknown }[] = [];
+  const saltEvents: { id: number; tag: string; data: unknown; time: string }[] = [];
   const jids = new Map<string, { jid: string; load: unknown }>();
   const jobsPublished = new Map<string, Record<string, unknown>>();
-  const saltReturns: JobReturned['data'][] = [];
+  const saltReturns: { r: JobReturned['data']; t: string }[] = [];
   const jobsReturned = new Map<string, JobReturnsRow>();
   const procs = new Map<string, ProcRow>();
   const agents = new Map<string, AgentRow>();
-  const runnerReturns: Record<string, unknown>[] = [];
+  const runnerReturns: { r: Record<string, unknown>; t: string }[] = [];
   const runnerJobs = new Map<string, Record<string, unknown>>();
   let events = 0;
 
   for (const m of messages) {
     const d = 'ok' in m ? m : decodeMessage(m);
     if (!d.ok) {
-      deadLetters.push({ seq: d.seq, subject: d.subject, raw: d.raw, error: d.error, jid: d.jid });
+      deadLetters.push({ seq: d.seq, subject: d.subject, time: d.time, raw: d.raw, error: d.error, jid: d.jid });
       continue;
     }
     events++;
     const { event, time } = d;
-    saltEvents.push({ id: d.seq, tag: event.tag, data: event.data });
+    saltEvents.push({ id: d.seq, tag: event.tag, data: event.data, time: time.toISOString() });
 
     switch (event.type) {
       case 'job.published': {
@@ -433,7 +455,7 @@ export function planBatch(messages: readonly (RawMessage | DecodedMessage)[], op
       }
       case 'job.returned': {
         const data = event.data;
-        saltReturns.push(data);
+        saltReturns.push({ r: data, t: time.toISOString() });
         const failed = isFailedReturn(data) ? 1 : 0;
         const agg = jobsReturned.get(data.jid);
         if (agg === undefined) {
@@ -477,7 +499,7 @@ export function planBatch(messages: readonly (RawMessage | DecodedMessage)[], op
         const data = event.data;
         const load = runnerJobLoad(opts.masterId, data);
         if (!jids.has(data.jid)) jids.set(data.jid, { jid: data.jid, load });
-        runnerReturns.push(load);
+        runnerReturns.push({ r: load, t: time.toISOString() });
         if (!runnerJobs.has(data.jid)) {
           runnerJobs.set(data.jid, {
             jid: data.jid,
@@ -492,6 +514,9 @@ export function planBatch(messages: readonly (RawMessage | DecodedMessage)[], op
         }
         break;
       }
+      case 'returner.failed':
+        // A `--return` returner failed on an agent: only in salt_events (Salt only logs it).
+        break;
       default:
         assertNever(event);
     }

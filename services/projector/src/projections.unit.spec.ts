@@ -77,7 +77,7 @@ describe('planBatch', () => {
     const plan = planBatch(messages, { masterId: 'm' });
     const returns = plan.statements.filter((s) => s.name === 'salt_returns');
     expect(returns.length).toBeGreaterThan(2);
-    expect(returns.flatMap((s) => JSON.parse(s.values[0] as string) as { id: string }[]).map((r) => r.id)).toEqual(
+    expect(returns.flatMap((s) => JSON.parse(s.values[0] as string) as { r: { id: string } }[]).map((row) => row.r.id)).toEqual(
       messages.map((_, i) => `m${i}`),
     );
     for (const s of plan.statements) expect((s.values[0] as string).length).toBeLessThan(9 * 1024 * 1024);

@@ -1,10 +1,11 @@
 import { JetStreamApiCodes, JetStreamApiError, type ConsumerMessages, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
-import { projectorConsumerConfig } from '@jobledger/core';
+import { CHAIN_ZERO, chainNext, projectorConsumerConfig } from '@jobledger/core';
 import { migrateDatabase, openDatabase, openLedger, type Database, type Ledger, type Logger } from '@jobledger/runtime';
-import { applyBatch, readCheckpoint, type ApplyOptions } from './apply.js';
+import { applyBatch, readCheckpoint, readCheckpointChain, type ApplyOptions } from './apply.js';
 import type { ProjectorConfig } from './config.js';
 import type { RawMessage } from './projections.js';
 import { startRetention } from './retention.js';
+import { StreamCursor } from './stream-cursor.js';
 
 export interface Projector {
   /** Finishes the batch in flight, then closes the NATS connection and the pool. Idempotent. */
@@ -91,6 +92,51 @@ export function streamReader(ledger: Ledger): Pick<ApplyOptions, 'fetchMissing' 
 }
 
 /**
+ * A checkpoint from before the hash chain existed has none: computes it over the stream up to
+ * the checkpoint (once, before the first batch) and stores it, so every later batch extends it.
+ */
+export async function backfillChain(database: Database, ledger: Ledger, name: string, logger: Logger): Promise<void> {
+  const checkpoint = await readCheckpointChain(database.pool, name);
+  if (checkpoint.chain !== null || checkpoint.lastSeq === 0) return;
+  const started = Date.now();
+  const cursor = await StreamCursor.open(ledger, 1);
+  let chain = CHAIN_ZERO;
+  let seq = 0;
+  try {
+    while (seq < checkpoint.lastSeq) {
+      for (const m of await cursor.take(5_000, checkpoint.lastSeq)) {
+        chain = chainNext(chain, m);
+        seq = m.seq;
+      }
+    }
+  } finally {
+    await cursor.close();
+  }
+  const client = await database.pool.connect();
+  try {
+    await client.query('BEGIN');
+    const { rowCount } = await client.query(
+      'UPDATE projector_checkpoint SET chain = $3 WHERE name = $1 AND last_seq = $2 AND chain IS NULL',
+      [name, seq, chain],
+    );
+    if (rowCount === 1) {
+      await client.query('INSERT INTO projector_chain (name, seq, hash) VALUES ($1, $2, $3) ON CONFLICT (name, seq) DO NOTHING', [
+        name,
+        seq,
+        chain,
+      ]);
+    }
+    await client.query('COMMIT');
+    if (rowCount === 1) logger.info({ checkpoint: seq, ms: Date.now() - started }, 'hash chain computed for the checkpoint');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/**
  * Runs the projector: migrations, the durable consumer, then batches until stopped. Each batch
  * is applied in one transaction with the checkpoint (see apply.ts) and acknowledged only after
  * COMMIT; a failed batch is rolled back, nak'ed with a delay and retried after a back-off.
@@ -113,6 +159,12 @@ export async function startProjector(config: ProjectorConfig, logger: Logger): P
     throw err;
   }
   const consumer = await ledger.js.consumers.get(config.stream, config.consumer);
+  try {
+    await backfillChain(database, ledger, config.consumer, logger);
+  } catch (err) {
+    await Promise.allSettled([ledger.nc.close(), database.close()]);
+    throw err;
+  }
   let applied = await readCheckpoint(database.pool, config.consumer);
   logger.info({ stream: config.stream, consumer: config.consumer, checkpoint: applied, batch: config.batch }, 'projector started');
 

@@ -28,6 +28,17 @@ import { ConfigError, intEnv, type Logger } from '@jobledger/runtime';
  * `salt_returns` row — and since its jid is older than the cut-off, the next pass cleans it
  * too; with `archive_jobs` a placeholder's counters (`returned`, `failed`, `end_time`) are
  * added to the job's archived row instead of archiving a second row for the jid.
+ *
+ * Every transaction that removes something records it in `retention_log`, in the same
+ * transaction: the checkpoint's sequence read under its lock, whether rows were archived, the
+ * jids whose rows went and the ids of the `salt_events` rows that went. Because the lock
+ * orders it between two projector batches, the removal happened exactly after the message at
+ * that sequence was applied, and removed exactly the rows of those jids (and those events)
+ * that existed then. A rebuild from the stream (`replay.ts`, `audit verify`) applies the same
+ * removals at the same sequence with `applyRemoval` — the same statements — and so ends with
+ * the same rows in every table, archives included. That is what makes a cleaned job not a
+ * difference in `audit verify`, without trusting that the missing rows are the ones retention
+ * was allowed to remove: a row missing for any other reason is still reported.
  */
 
 /** Salt's `keep_jobs_seconds`, `archive_jobs` and `loop_interval`. */
@@ -192,21 +203,82 @@ inserted AS (INSERT INTO salt_returns_archive (${RETURNS_COLUMNS}) SELECT ${RETU
 SELECT count(*)::int AS n FROM inserted`,
   events: `WITH moved AS (DELETE FROM salt_events WHERE ${JOB_EVENTS} RETURNING ${EVENTS_COLUMNS}),
 inserted AS (INSERT INTO salt_events_archive (${EVENTS_COLUMNS}) SELECT ${EVENTS_COLUMNS} FROM moved RETURNING 1)
-SELECT count(*)::int AS n FROM inserted`,
+SELECT id::text FROM moved`,
   eventsById: `WITH moved AS (DELETE FROM salt_events WHERE id = ANY($1::bigint[]) RETURNING ${EVENTS_COLUMNS}),
 inserted AS (INSERT INTO salt_events_archive (${EVENTS_COLUMNS}) SELECT ${EVENTS_COLUMNS} FROM moved RETURNING 1)
-SELECT count(*)::int AS n FROM inserted`,
+SELECT id::text FROM moved`,
 } as const;
 
 const DELETE = {
   jobs: 'DELETE FROM jobs WHERE jid = ANY($1::text[])',
   jids: 'DELETE FROM jids WHERE jid = ANY($1::text[])',
   returns: 'DELETE FROM salt_returns WHERE jid = ANY($1::text[])',
-  events: `DELETE FROM salt_events WHERE ${JOB_EVENTS}`,
-  eventsById: 'DELETE FROM salt_events WHERE id = ANY($1::bigint[])',
+  events: `DELETE FROM salt_events WHERE ${JOB_EVENTS} RETURNING id::text`,
+  eventsById: 'DELETE FROM salt_events WHERE id = ANY($1::bigint[]) RETURNING id::text',
 } as const;
 
 const PROCS = 'DELETE FROM procs WHERE jid = ANY($1::text[])';
+
+const LOG = `INSERT INTO retention_log (name, seq, part, archived, jids, event_ids)
+SELECT $1, $2::bigint, coalesce(max(part), 0) + 1, $3, $4::text[], $5::bigint[] FROM retention_log WHERE name = $1 AND seq = $2::bigint`;
+
+/** One recorded removal (a `retention_log` row). */
+export interface Removal {
+  name: string;
+  /** The checkpoint it ran at: it follows the message with this sequence. */
+  seq: number;
+  part: number;
+  archived: boolean;
+  jids: string[];
+  eventIds: number[];
+  /** When it ran (kept as it is by a rebuild). */
+  removedAt: Date;
+}
+
+/** The recorded removals of checkpoint `name` from `from` to `upTo`, in the order they ran. */
+export async function readRemovals(
+  db: pg.Pool | pg.ClientBase,
+  name: string,
+  from = 0,
+  upTo = Number.MAX_SAFE_INTEGER,
+): Promise<Removal[]> {
+  const { rows } = await db.query<{ seq: string; part: number; archived: boolean; jids: string[]; event_ids: string[]; removed_at: Date }>(
+    `SELECT seq, part, archived, jids, event_ids::text[] AS event_ids, removed_at
+     FROM retention_log WHERE name = $1 AND seq >= $2 AND seq <= $3 ORDER BY seq, part`,
+    [name, from, upTo],
+  );
+  return rows.map((r) => ({
+    name,
+    seq: Number(r.seq),
+    part: r.part,
+    archived: r.archived,
+    jids: r.jids,
+    eventIds: r.event_ids.map(Number),
+    removedAt: r.removed_at,
+  }));
+}
+
+/**
+ * Applies a recorded removal again (in a rebuild, in the caller's transaction, right after the
+ * message at `removal.seq`): the same statements as the pass that recorded it, the job events
+ * by their recorded ids; and records it in this schema's `retention_log` too.
+ */
+export async function applyRemoval(client: pg.ClientBase, removal: Removal): Promise<void> {
+  const { archived, jids } = removal;
+  if (jids.length > 0) {
+    await count(client, archived, ARCHIVE.jobs, DELETE.jobs, [jids]);
+    await count(client, archived, ARCHIVE.jids, DELETE.jids, [jids]);
+    await count(client, archived, ARCHIVE.returns, DELETE.returns, [jids]);
+    await client.query(PROCS, [jids]);
+  }
+  if (removal.eventIds.length > 0) {
+    await client.query(archived ? ARCHIVE.eventsById : DELETE.eventsById, [removal.eventIds.map(String)]);
+  }
+  await client.query(
+    'INSERT INTO retention_log (name, seq, part, archived, jids, event_ids, removed_at) VALUES ($1, $2, $3, $4, $5::text[], $6::bigint[], $7)',
+    [removal.name, removal.seq, removal.part, archived, jids, removal.eventIds.map(String), removal.removedAt],
+  );
+}
 
 /** The jid in a job event's tag (`salt/job/<jid>/…`, `salt/run/<jid>/…`), if it is one. */
 export function tagJid(tag: string): string | undefined {
@@ -218,15 +290,26 @@ async function transaction<T>(
   pool: pg.Pool,
   checkpoint: string | undefined,
   result: CleanResult,
-  body: (c: pg.PoolClient) => Promise<T>,
+  body: (c: pg.PoolClient, log: (jids: string[], eventIds: string[], archived: boolean) => Promise<void>) => Promise<T>,
 ): Promise<T> {
   const client = await pool.connect();
   let failed = false;
   const started = Date.now();
   try {
     await client.query('BEGIN');
-    if (checkpoint !== undefined) await client.query('SELECT 1 FROM projector_checkpoint WHERE name = $1 FOR UPDATE', [checkpoint]);
-    const value = await body(client);
+    let seq: string | undefined;
+    if (checkpoint !== undefined) {
+      // Twice, as apply.ts's lockCheckpoint: the second select locks the row of the tables in
+      // use when the first one waited through a `replay --swap`.
+      const select = 'SELECT last_seq::text FROM projector_checkpoint WHERE name = $1 FOR UPDATE';
+      await client.query(select, [checkpoint]);
+      seq = (await client.query<{ last_seq: string }>(select, [checkpoint])).rows[0]?.last_seq ?? '0';
+    }
+    const log = async (jids: string[], eventIds: string[], archived: boolean) => {
+      if (checkpoint === undefined || seq === undefined || (jids.length === 0 && eventIds.length === 0)) return;
+      await client.query(LOG, [checkpoint, seq, archived, jids, eventIds]);
+    };
+    const value = await body(client, log);
     await client.query('COMMIT');
     result.transactions++;
     result.longestTransactionMs = Math.max(result.longestTransactionMs, Date.now() - started);
@@ -282,20 +365,24 @@ export async function cleanOldJobs(pool: pg.Pool, opts: CleanOptions): Promise<C
     if (jids.length === 0) break;
     const events = (await pool.query<{ max_id: string; ids: string[] }>(JOB_EVENTS_LOOKUP, [jids])).rows[0]!;
     await opts.beforeTransaction?.();
-    await transaction(pool, opts.checkpoint, result, async (c) => {
+    await transaction(pool, opts.checkpoint, result, async (c, log) => {
       const values = [jids];
       result.jobs += await count(c, archive, ARCHIVE.jobs, DELETE.jobs, values);
       result.jids += await count(c, archive, ARCHIVE.jids, DELETE.jids, values);
       result.returns += await count(c, archive, ARCHIVE.returns, DELETE.returns, values);
-      result.events += await count(c, archive, ARCHIVE.events, DELETE.events, [jids, events.ids, events.max_id]);
+      const eventIds = (
+        await c.query<{ id: string }>(archive ? ARCHIVE.events : DELETE.events, [jids, events.ids, events.max_id])
+      ).rows.map((r) => r.id);
+      result.events += eventIds.length;
       result.procs += (await c.query(PROCS, values)).rowCount ?? 0;
+      await log(jids, eventIds, archive);
     });
     cursor = jids[jids.length - 1]!;
     if (jids.length < batch) break;
   }
 
   // Events of no job, by alter_time, in id (= stream) order. The projector writes them in
-  // stream order with alter_time = now(), so alter_time only grows with the id: the walk stops
+  // stream order with alter_time = the stream's time, so alter_time only grows with the id: the walk stops
   // at the first event that is not old. A job event met here (one whose data lacks its jid)
   // goes by its jid's time.
   let lastId = '0';
@@ -318,9 +405,11 @@ export async function cleanOldJobs(pool: pg.Pool, opts: CleanOptions): Promise<C
       if (jid !== undefined ? jid < cutJid : e.old === true) ids.push(e.id);
     }
     if (ids.length > 0) {
-      result.events += await transaction(pool, opts.checkpoint, result, (c) =>
-        count(c, archive, ARCHIVE.eventsById, DELETE.eventsById, [ids]),
-      );
+      result.events += await transaction(pool, opts.checkpoint, result, async (c, log) => {
+        const removed = (await c.query<{ id: string }>(archive ? ARCHIVE.eventsById : DELETE.eventsById, [ids])).rows.map((r) => r.id);
+        await log([], removed, archive);
+        return removed.length;
+      });
     }
     if (events.length < page) break;
     page = batch;

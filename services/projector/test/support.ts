@@ -170,6 +170,11 @@ export function addressOf(ev: LedgerEvent): { subject: string; msgID: string } {
       return { subject: subjects.runNew(ev.data.jid), msgID: msgIds.runNew(ev.data.jid) };
     case 'runner.returned':
       return { subject: subjects.runRet(ev.data.jid), msgID: msgIds.runRet(ev.data.jid) };
+    case 'returner.failed':
+      return {
+        subject: subjects.jobReturner(ev.data.jid, ev.data.id),
+        msgID: msgIds.returnerFailed(ev.data.jid, ev.data.id, ev.data.returner),
+      };
   }
 }
 

@@ -34,6 +34,10 @@ export interface RunOptions {
   outFileAppend?: boolean;
   color?: boolean;
   ret?: string;
+  /** `--return_config`: returner options are looked up under this name first (Salt's `ret_config`). */
+  retConfig?: string;
+  /** `--return_kwargs`: returner options overriding the configured ones (Salt's `ret_kwargs`). */
+  retKwargs?: Record<string, unknown>;
   metadata?: Record<string, unknown>;
 }
 
@@ -99,6 +103,15 @@ export function metadataArg(value: string): Record<string, unknown> {
   const parsed = yamlifyArg(value);
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new InvalidArgumentError('not a mapping (give YAML or JSON such as {"ticket": "OPS-1"})');
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/** `--return_kwargs`: read as Salt does (`yamlify_arg`); a mapping of returner options. */
+export function returnKwargsArg(value: string): Record<string, unknown> {
+  const parsed = yamlifyArg(value);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new InvalidArgumentError('not a mapping of returner options (give YAML or JSON such as {"filename": "/tmp/returns"})');
   }
   return parsed as Record<string, unknown>;
 }
@@ -213,6 +226,8 @@ async function run(
     ret: opts.ret ?? '',
     timeout,
   };
+  if (opts.retConfig !== undefined && opts.retConfig !== '') request.ret_config = opts.retConfig;
+  if (opts.retKwargs !== undefined) request.ret_kwargs = opts.retKwargs;
   if (opts.metadata !== undefined) request.metadata = opts.metadata;
   if (opts.delimiter !== undefined && opts.delimiter !== ':') request.delimiter = opts.delimiter;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { metadataArg, RunTexts, summaryText } from './run.js';
+import { metadataArg, returnKwargsArg, RunTexts, summaryText } from './run.js';
 
 describe('--summary (salt/cli/salt.py _print_returns_summary)', () => {
   it('prints the block of the transcript after two empty lines', () => {
@@ -68,5 +68,14 @@ describe('--metadata', () => {
     expect(metadataArg('{ticket: OPS-1}')).toEqual({ ticket: 'OPS-1' });
     expect(() => metadataArg('just text')).toThrow(/mapping/);
     expect(() => metadataArg('[1, 2]')).toThrow(/mapping/);
+  });
+});
+
+describe('--return_kwargs', () => {
+  it('takes a YAML or JSON mapping of returner options, as Salt reads it', () => {
+    expect(returnKwargsArg('{"filename": "/tmp/r.json"}')).toEqual({ filename: '/tmp/r.json' });
+    expect(returnKwargsArg('{host: db2, port: 5433}')).toEqual({ host: 'db2', port: 5433 });
+    expect(() => returnKwargsArg('host=db2')).toThrow(/mapping of returner options/);
+    expect(() => returnKwargsArg('[1]')).toThrow(/mapping/);
   });
 });

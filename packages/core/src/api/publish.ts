@@ -21,6 +21,10 @@ export const publishRequest = z.strictObject({
   user: z.string().min(1).default('root'),
   /** `--return` returners, comma separated. */
   ret: z.string().default(''),
+  /** `--return_config NAME`: the returners read their options under `NAME.` first (Salt's `ret_config`). */
+  ret_config: z.string().min(1).optional(),
+  /** `--return_kwargs`: returner options that override the configured ones (Salt's `ret_kwargs`). */
+  ret_kwargs: jsonObject.optional(),
   /** Seconds the publisher waits before asking who still runs the job. */
   timeout: z.number().positive().finite().optional(),
   metadata: jsonObject.optional(),

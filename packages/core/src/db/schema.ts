@@ -1,5 +1,18 @@
 import { sql } from 'drizzle-orm';
-import { bigint, customType, index, integer, jsonb, pgSequence, pgTable, primaryKey, text, timestamp, varchar } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  boolean,
+  customType,
+  index,
+  integer,
+  jsonb,
+  pgSequence,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  varchar,
+} from 'drizzle-orm/pg-core';
 
 /**
  * Read models. `jids`, `salt_returns` and `salt_events` have the columns, types and indexes
@@ -113,12 +126,48 @@ export const agents = pgTable('agents', {
   starts: integer('starts').notNull().default(1),
 });
 
-/** Last applied stream sequence per projection, written in the same transaction as its rows. */
+/**
+ * Last applied stream sequence per projection, written in the same transaction as its rows, with
+ * the ledger hash chain (`ledger-chain.ts`) after that sequence; `chain` is NULL while unknown (a
+ * checkpoint from before the chain existed).
+ */
 export const projectorCheckpoint = pgTable('projector_checkpoint', {
   name: text('name').primaryKey(),
   last_seq: bigint('last_seq', { mode: 'number' }).notNull(),
   updated_at: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  chain: text('chain'),
 });
+
+/** The hash chain value after the last message of every committed batch (`jobledger audit verify` checks them). */
+export const projectorChain = pgTable(
+  'projector_chain',
+  {
+    name: text('name').notNull(),
+    seq: bigint('seq', { mode: 'number' }).notNull(),
+    hash: text('hash').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.name, t.seq] })],
+);
+
+/**
+ * What each retention transaction removed, written in that transaction: the checkpoint it ran
+ * at (`seq`, read under the checkpoint lock), the jids whose rows went and the ids of the
+ * `salt_events` rows that went. A rebuild applies the same removals at the same point of the
+ * stream, so its rows equal the live ones.
+ */
+export const retentionLog = pgTable(
+  'retention_log',
+  {
+    name: text('name').notNull(),
+    seq: bigint('seq', { mode: 'number' }).notNull(),
+    part: integer('part').notNull(),
+    archived: boolean('archived').notNull(),
+    jids: text('jids').array().notNull(),
+    event_ids: bigint('event_ids', { mode: 'number' }).array().notNull(),
+    removed_at: timestamp('removed_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.name, t.seq, t.part] })],
+);
 
 /** Messages that failed validation, kept with their raw bytes. */
 export const deadLetters = pgTable('dead_letters', {

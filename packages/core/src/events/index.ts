@@ -5,6 +5,7 @@ import { jobReturned } from './job-returned.js';
 import { procEnded, procSignalled, procStarted } from './proc.js';
 import { returnerFailed } from './returner.js';
 import { runnerPublished, runnerReturned } from './runner.js';
+import { EventVersionError, upcastEnvelope, withCurrentVersion } from './upcast.js';
 
 export * from './common.js';
 export * from './agent-started.js';
@@ -13,6 +14,7 @@ export * from './job-returned.js';
 export * from './proc.js';
 export * from './returner.js';
 export * from './runner.js';
+export * from './upcast.js';
 
 /** Every event of the ledger, keyed on `type`. */
 export const ledgerEvent = z.discriminatedUnion('type', [
@@ -40,13 +42,22 @@ export class EventValidationError extends Error {
 const decoder = new TextDecoder('utf-8', { fatal: true });
 const encoder = new TextEncoder();
 
-/** Decodes and validates one message body; throws EventValidationError naming what is wrong. */
+/**
+ * Decodes and validates one message body; throws EventValidationError naming what is wrong.
+ * A body of an older schema version is first upcast to the current one (see upcast.ts).
+ */
 export function decodeEvent(body: Uint8Array): LedgerEvent {
   let json: unknown;
   try {
     json = JSON.parse(decoder.decode(body));
   } catch (cause) {
     throw new EventValidationError(`not a JSON document: ${(cause as Error).message}`, { cause });
+  }
+  try {
+    json = upcastEnvelope(json);
+  } catch (cause) {
+    if (!(cause instanceof EventVersionError)) throw cause;
+    throw new EventValidationError(`invalid event: ${cause.message}`, { cause });
   }
   const parsed = ledgerEvent.safeParse(json);
   if (!parsed.success) {
@@ -55,9 +66,9 @@ export function decodeEvent(body: Uint8Array): LedgerEvent {
   return parsed.data;
 }
 
-/** Validates an event before it is appended, and serialises it. */
+/** Validates an event before it is appended, and serialises it in its type's current version. */
 export function encodeEvent(event: LedgerEvent): Uint8Array {
-  return encoder.encode(JSON.stringify(ledgerEvent.parse(event)));
+  return encoder.encode(JSON.stringify(withCurrentVersion(ledgerEvent.parse(event))));
 }
 
 /** Compile-time exhaustiveness check for switches over event types. */

@@ -16,6 +16,10 @@ export const jobPublishedData = z.looseObject({
   missing: z.array(z.string()),
   /** `--return` returners, comma separated (Salt's `ret`). */
   ret: z.string().default(''),
+  /** `--return_config NAME` (Salt's `ret_config`): returner options are looked up under `NAME.` first. */
+  ret_config: z.string().optional(),
+  /** `--return_kwargs` (Salt's `ret_kwargs`): returner options overriding the configured ones. */
+  ret_kwargs: z.record(z.string(), z.unknown()).optional(),
   /** Seconds the publisher waits before asking who still runs the job. */
   timeout: z.number().positive().optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),

@@ -7,22 +7,46 @@ import type { ExecFunction, ExecModule } from './types.js';
 
 export * from './types.js';
 export { bindArgs, splitArg, InvalidArgumentsError, type BoundArgs, type Signature } from './signature.js';
+export { loadPluginModules, pluginModule, PluginLoadError, PLUGIN_EXTENSIONS } from './plugins.js';
 
-/** The execution modules, one file each, keyed on Salt's module name. */
-const MODULES: Readonly<Record<string, ExecModule>> = { cmd, grains, saltutil, sys, test };
+/** The built-in execution modules, one file each, keyed on Salt's module name. */
+export const BUILTIN_MODULES: Readonly<Record<string, ExecModule>> = { cmd, grains, saltutil, sys, test };
 
-const FUNCTIONS: ReadonlyMap<string, ExecFunction> = new Map(
-  Object.entries(MODULES).flatMap(([mod, fns]) => Object.entries(fns).map(([name, fn]) => [`${mod}.${name}`, fn] as const)),
-);
+/**
+ * The functions an agent offers: the built-in modules, and plugin modules (Salt's custom
+ * modules) which, as in Salt, replace a built-in module of the same name.
+ */
+export class FunctionTable {
+  private readonly functions: ReadonlyMap<string, ExecFunction>;
+  private readonly sorted: readonly string[];
 
-const NAMES: readonly string[] = [...FUNCTIONS.keys()].sort();
+  constructor(plugins: Readonly<Record<string, ExecModule>> = {}) {
+    const modules = { ...BUILTIN_MODULES, ...plugins };
+    this.functions = new Map(
+      Object.entries(modules).flatMap(([mod, fns]) => Object.entries(fns).map(([name, fn]) => [`${mod}.${name}`, fn] as const)),
+    );
+    this.sorted = [...this.functions.keys()].sort();
+  }
 
-/** The function `fun` (`test.ping`), or undefined when the agent has none by that name. */
-export function lookupFunction(fun: string): ExecFunction | undefined {
-  return FUNCTIONS.get(fun);
+  /** The function `fun` (`test.ping`), or undefined when there is none by that name. */
+  lookup(fun: string): ExecFunction | undefined {
+    return this.functions.get(fun);
+  }
+
+  /** Every function name, sorted. */
+  names(): string[] {
+    return [...this.sorted];
+  }
 }
 
-/** Every function name, sorted. */
+const BUILTINS = new FunctionTable();
+
+/** The built-in function `fun` (`test.ping`), or undefined when there is none by that name. */
+export function lookupFunction(fun: string): ExecFunction | undefined {
+  return BUILTINS.lookup(fun);
+}
+
+/** Every built-in function name, sorted. */
 export function functionNames(): string[] {
-  return [...NAMES];
+  return BUILTINS.names();
 }

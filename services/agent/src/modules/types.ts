@@ -17,6 +17,10 @@ export interface ExecContext {
   spawned(pid: number): void;
   /** Every function name the agent offers (for `sys.*`). */
   functionNames(): string[];
+  /** The function the agent offers under `fun` (plugins included); the built-ins when absent. */
+  lookupFunction?: (fun: string) => ExecFunction | undefined;
+  /** The returners the agent can call (for `sys.list_returners`); none when absent. */
+  returnerNames?: () => Promise<string[]>;
   /** The jobs of this id (Salt's proc directory), for `saltutil.*`. */
   jobs: JobControl;
 }

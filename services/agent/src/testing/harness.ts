@@ -234,6 +234,8 @@ export class Probe {
     tgt: string | string[];
     tgt_type?: TgtType;
     minions?: string[];
+    /** `--return` returners. */
+    ret?: string;
   }): Promise<{ jid: string; seq: number }> {
     const jid = genJid();
     const event: LedgerEvent = {
@@ -248,7 +250,7 @@ export class Probe {
         arg: job.arg ?? [],
         minions: job.minions ?? [],
         missing: [],
-        ret: '',
+        ret: job.ret ?? '',
         _stamp: saltStamp(),
       },
     };

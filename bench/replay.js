@@ -1,0 +1,149 @@
+// Replay and audit benchmark (not part of the test suite):
+//
+//   node bench/replay.js [jobs=10000]
+//
+// Starts a ledger with `up --detach` in a fresh JOBLEDGER_HOME, appends `jobs` jobs to its stream
+// as the services would (job.published, then per expected agent proc.started, job.returned,
+// proc.ended: 1-8 agents a job, list targets over a fleet of 8 ids that no running agent hosts,
+// the function mix of bench/seed-jobs.js), waits until the projector has applied them, then
+// times `npx jobledger replay --into rebuilt` and `npx jobledger audit verify`, and stops the
+// ledger. Prints one JSON line.
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
+import { encodeEvent, jobPublishedTag, jobReturnedTag, microsToJid, msgIds, procTag, saltStamp, subjects } from '@jobledger/core';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const bin = path.join(root, 'packages/cli/bin/jobledger.js');
+const FLEET = ['web1', 'web2', 'web3', 'web4', 'db1', 'db2', 'app-01', 'app-02'];
+const FUNS = ['test.ping', 'cmd.run', 'state.apply', 'grains.items', 'saltutil.find_job', 'pkg.install'];
+
+function rng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function returnOf(fun, id, rand) {
+  switch (fun) {
+    case 'cmd.run':
+      return ` 18:14:15 up ${Math.floor(rand() * 90)} days,  load average: 0.1`;
+    case 'state.apply':
+      return { 'pkg_|-nginx_|-nginx_|-installed': { result: true, comment: 'All specified packages are already installed', changes: {} } };
+    case 'grains.items':
+      return { id, os: 'Debian', osrelease: '12', kernel: 'Linux', num_cpus: 2 };
+    case 'saltutil.find_job':
+      return {};
+    default:
+      return true;
+  }
+}
+
+/** The events of `count` jobs, in the order the services would append them. */
+function* events(count) {
+  const rand = rng(count);
+  const start = BigInt(Date.now() - 3_600_000) * 1000n;
+  for (let i = 0; i < count; i++) {
+    const jid = microsToJid(start + BigInt(i) * 100n);
+    const fun = FUNS[Math.floor(rand() * FUNS.length)];
+    const minions = [...FLEET]
+      .sort(() => rand() - 0.5)
+      .slice(0, 1 + Math.floor(rand() * FLEET.length))
+      .sort();
+    const arg = fun === 'cmd.run' ? ['uptime'] : [];
+    yield [
+      subjects.jobNew(jid),
+      msgIds.jobNew(jid),
+      {
+        type: 'job.published',
+        tag: jobPublishedTag(jid),
+        data: { jid, tgt: minions, tgt_type: 'list', user: 'root', fun, arg, minions, missing: [], ret: '', _stamp: saltStamp() },
+      },
+    ];
+    for (const [k, id] of minions.entries()) {
+      const pid = 1000 + k;
+      const base = { jid, id, fun, pid };
+      yield [
+        subjects.jobProc(jid, id),
+        msgIds.proc(jid, id, 'started'),
+        { type: 'proc.started', tag: procTag(jid, id, 'started'), data: { ...base, _stamp: saltStamp() } },
+      ];
+      yield [
+        subjects.jobRet(jid, id),
+        msgIds.jobRet(jid, id),
+        {
+          type: 'job.returned',
+          tag: jobReturnedTag(jid, id),
+          data: {
+            cmd: '_return',
+            id,
+            jid,
+            fun,
+            fun_args: arg,
+            return: returnOf(fun, id, rand),
+            retcode: 0,
+            success: true,
+            user: 'root',
+            _stamp: saltStamp(),
+          },
+        },
+      ];
+      yield [
+        subjects.jobProc(jid, id),
+        msgIds.proc(jid, id, 'ended'),
+        { type: 'proc.ended', tag: procTag(jid, id, 'ended'), data: { ...base, outcome: 'returned', retcode: 0, _stamp: saltStamp() } },
+      ];
+    }
+  }
+}
+
+function timed(args, env) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, [bin, ...args], { env, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`jobledger ${args.join(' ')} exited ${r.status}: ${r.stderr}${r.stdout.slice(-2000)}`);
+  return { ms: Math.round(ms), out: r.stdout.trim().split('\n').at(-1) };
+}
+
+const count = Number(process.argv[2] ?? 10_000);
+const home = fs.mkdtempSync(path.join(os.tmpdir(), 'jobledger-bench-replay-'));
+fs.chmodSync(home, 0o755);
+const env = { ...process.env, JOBLEDGER_HOME: home };
+delete env.JOBLEDGER_NATS_URL;
+delete env.DATABASE_URL;
+try {
+  execFileSync(process.execPath, [bin, 'up', '--detach', '--agents', 'bench-replay-agent'], { env, stdio: 'ignore' });
+  const state = JSON.parse(fs.readFileSync(path.join(home, 'state.json'), 'utf8'));
+  const nc = await connect({ servers: state.natsUrl });
+  const js = jetstream(nc);
+  const t0 = Date.now();
+  let appended = 0;
+  let window = [];
+  for (const [subject, msgID, ev] of events(count)) {
+    window.push(js.publish(subject, encodeEvent(ev), { msgID }));
+    appended++;
+    if (window.length >= 1000) {
+      await Promise.all(window);
+      window = [];
+    }
+  }
+  await Promise.all(window);
+  await nc.close();
+  const appendMs = Date.now() - t0;
+  const wait = timed(['db', 'wait', '-t', '600'], env);
+  const replay = timed(['replay', '--into', 'rebuilt'], env);
+  const verify = timed(['audit', 'verify'], env);
+  process.stdout.write(JSON.stringify({ jobs: count, events: appended, appendMs, projectorCatchUpMs: wait.ms, replay, verify }) + '\n');
+} finally {
+  spawnSync(process.execPath, [bin, 'down'], { env, stdio: 'ignore' });
+  fs.rmSync(home, { recursive: true, force: true });
+}

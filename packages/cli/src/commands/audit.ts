@@ -1,0 +1,71 @@
+import type { Command } from 'commander';
+import { PROJECTOR_CONSUMER } from '@jobledger/core';
+import { masterId, verifyDatabase } from '@jobledger/runtime';
+import { auditVerify, formatDifference, type RebuildProgress } from '@jobledger/projector';
+import { resolveEndpoints } from '../home.js';
+import { count, openLedgerStream, percent, progressLine } from './ledger-stream.js';
+
+/**
+ * `jobledger audit …`: checks of the ledger. Each subcommand lives in a file of its own and
+ * registers itself on the group `auditGroup` returns (main.ts: `registerAuditVerify(audit)`).
+ */
+export function auditGroup(program: Command): Command {
+  return program.command('audit').description('check the read models against the ledger stream');
+}
+
+type Io = { stdout: (t: string) => void; stderr: (t: string) => void; stderrIsTTY: boolean };
+
+export function registerAuditVerify(audit: Command, io: () => Io): void {
+  audit
+    .command('verify')
+    .description('rebuild the read models in a scratch schema and compare them, row by row and by hash chain, with the live ones')
+    .action(async () => {
+      process.exitCode = await auditVerifyCommand(io());
+    });
+}
+
+/** `jobledger audit verify`: every difference on stdout, then one summary line; exit 1 on any difference. */
+export async function auditVerifyCommand(io: Io, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const { natsUrl, databaseUrl, stream } = resolveEndpoints(env);
+  await verifyDatabase(databaseUrl);
+  const ledger = await openLedgerStream(natsUrl, stream);
+  const progress = progressLine(io, io.stderrIsTTY);
+  try {
+    const r = await auditVerify({
+      databaseUrl,
+      ledger,
+      name: env.JOBLEDGER_PROJECTOR_CONSUMER || PROJECTOR_CONSUMER,
+      masterId: masterId(env),
+      onProgress: (p: RebuildProgress) =>
+        progress.show(
+          `audit verify: rebuilding, sequence ${count(p.seq)} of ${count(p.target)} (${percent(p.seq, p.fromSeq, p.target)}), ${count(p.eventsPerSecond)} events/s`,
+        ),
+    });
+    progress.done();
+    for (const d of r.differences) io.stdout(formatDifference(d) + '\n');
+    if (r.differenceCount > r.differences.length) io.stdout(`… and ${count(r.differenceCount - r.differences.length)} more differences\n`);
+    if (r.chain.first) {
+      io.stdout(
+        `projector_chain: hash chain diverges first at seq ${r.chain.first.seq}: stored ${r.chain.first.stored}, recomputed ${r.chain.first.recomputed}` +
+          ` (${count(r.chain.diverging)} of ${count(r.chain.checked)} stored values differ)\n`,
+      );
+    }
+    if (r.chain.unknown)
+      io.stderr('audit verify: the checkpoint carries no hash chain (it predates it): the chain head was not verified\n');
+    const seconds = (r.ms / 1000).toFixed(1);
+    if (r.ok) {
+      io.stdout(
+        `audit verify: OK: ${count(r.events)} events up to seq ${r.seq}, ${count(r.rows)} rows and ${count(r.chain.checked)} chain values match (${seconds} s)\n`,
+      );
+      return 0;
+    }
+    io.stdout(
+      `audit verify: FAILED: ${count(r.differenceCount)} row differences, ${count(r.chain.diverging)} chain values differ ` +
+        `(${count(r.events)} events up to seq ${r.seq}, ${count(r.rows)} rows, ${seconds} s)\n`,
+    );
+    return 1;
+  } finally {
+    progress.done();
+    await ledger.nc.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * The returner registry: Salt's returner loader for jobledger. Built-in returners plus plugin
+ * files (Salt's `_returners`): every `.js`, `.mjs` or `.ts` file of each extension directory
+ * whose default export is a `ReturnerModule`. A plugin with a built-in's name replaces it; a
+ * plugin file that fails to load is logged and skipped.
+ *
+ * Instances are created on first use and cached per (name, `--return_config`,
+ * `--return_kwargs`), so a returner keeps its connections between jobs.
+ */
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createJiti } from 'jiti';
+import {
+  ReturnerError,
+  type Returner,
+  type ReturnerContext,
+  type ReturnerLogger,
+  type ReturnerModule,
+  type ReturnerRole,
+} from '@jobledger/core';
+import { builtinReturners } from './builtins.js';
+import { errorText } from './support.js';
+
+const PLUGIN_FILE = /\.(?:js|mjs|ts)$/;
+
+export interface ReturnerRegistryOptions {
+  role: ReturnerRole;
+  /** The agent id (role `agent`) or the master id (role `master`). */
+  hostId: string;
+  /** minion.yaml (agent) or master.yaml (master), as returners read their options from it. */
+  config: Readonly<Record<string, unknown>>;
+  logger: ReturnerLogger;
+  /** Directories of plugin returner files, in order; a later file wins a name clash. */
+  extensionDirs?: readonly string[];
+  /** The built-in modules (default: `builtinReturners`). */
+  builtins?: readonly ReturnerModule[];
+}
+
+export interface ReturnerGetOptions {
+  /** `--return_config NAME`. */
+  retConfig?: string;
+  /** `--return_kwargs`. */
+  retKwargs?: Readonly<Record<string, unknown>>;
+}
+
+/** Salt's minion text when a job names a returner it cannot load. */
+export function returnerNotLoadedText(name: string): string {
+  return `Returner ${name}.returner could not be loaded: '${name}.returner' is not available.`;
+}
+
+/** A returner name that is neither built in nor a plugin. */
+export class UnknownReturnerError extends ReturnerError {
+  constructor(returner: string) {
+    super(returner, returnerNotLoadedText(returner), { retryable: false });
+    this.message = returnerNotLoadedText(returner);
+  }
+}
+
+/** A value that has the shape of a ReturnerModule. */
+export function isReturnerModule(value: unknown): value is ReturnerModule {
+  if (typeof value !== 'object' || value === null) return false;
+  const m = value as Partial<ReturnerModule>;
+  return typeof m.name === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(m.name) && typeof m.create === 'function';
+}
+
+function coreEntry(): string | undefined {
+  try {
+    return fileURLToPath(import.meta.resolve('@jobledger/core'));
+  } catch {
+    return undefined;
+  }
+}
+
+export class ReturnerRegistry {
+  private readonly modules = new Map<string, ReturnerModule>();
+  private readonly plugins = new Map<string, string>();
+  private readonly instances = new Map<string, Promise<Returner>>();
+  private pluginsLoaded?: Promise<void>;
+
+  constructor(private readonly options: ReturnerRegistryOptions) {
+    for (const m of options.builtins ?? builtinReturners) this.modules.set(m.name, m);
+  }
+
+  /**
+   * Loads the plugin files of the extension directories (once; `get` does it too). Until then
+   * `names()` lists the built-ins only.
+   */
+  loadPlugins(): Promise<void> {
+    this.pluginsLoaded ??= this.readPlugins();
+    return this.pluginsLoaded;
+  }
+
+  private async readPlugins(): Promise<void> {
+    const dirs = this.options.extensionDirs ?? [];
+    if (dirs.length === 0) return;
+    const core = coreEntry();
+    const jiti = createJiti(import.meta.url, {
+      fsCache: false,
+      moduleCache: false,
+      interopDefault: true,
+      ...(core ? { alias: { '@jobledger/core': core } } : {}),
+    });
+    for (const dir of dirs) {
+      let files: string[];
+      try {
+        files = (await readdir(dir, { withFileTypes: true }))
+          .filter((e) => e.isFile() && PLUGIN_FILE.test(e.name) && !e.name.endsWith('.d.ts'))
+          .map((e) => e.name);
+      } catch (err) {
+        this.options.logger.warn({ dir, err }, `Returner extension directory ${dir} could not be read: ${errorText(err)}`);
+        continue;
+      }
+      for (const file of files.sort()) {
+        const full = path.resolve(dir, file);
+        try {
+          const mod = await jiti.import(full, { default: true });
+          if (!isReturnerModule(mod)) {
+            this.options.logger.warn({ file: full }, `Returner plugin ${full} has no default export {name, create}: skipped`);
+            continue;
+          }
+          const previous = this.plugins.get(mod.name);
+          if (previous)
+            this.options.logger.warn({ file: full, previous }, `Returner plugin ${full} replaces ${previous} (both named ${mod.name})`);
+          else if (this.modules.has(mod.name))
+            this.options.logger.info({ file: full }, `Returner plugin ${full} overrides the built-in returner ${mod.name}`);
+          this.modules.set(mod.name, mod);
+          this.plugins.set(mod.name, full);
+        } catch (err) {
+          this.options.logger.error({ file: full, err }, `Returner plugin ${full} could not be loaded: ${errorText(err)}`);
+        }
+      }
+    }
+  }
+
+  /** Every returner name, built-ins and loaded plugins, sorted (`sys.list_returners`). */
+  names(): string[] {
+    return [...this.modules.keys()].sort();
+  }
+
+  /** The file a plugin returner was loaded from, if `name` is a plugin. */
+  pluginFile(name: string): string | undefined {
+    return this.plugins.get(name);
+  }
+
+  /** The returner `name` with the job's return options; `UnknownReturnerError` if there is none. */
+  async get(name: string, opts: ReturnerGetOptions = {}): Promise<Returner> {
+    await this.loadPlugins();
+    const key = JSON.stringify([name, opts.retConfig ?? null, opts.retKwargs ?? null]);
+    let instance = this.instances.get(key);
+    if (!instance) {
+      instance = this.create(name, opts);
+      this.instances.set(key, instance);
+      instance.catch(() => {
+        if (this.instances.get(key) === instance) this.instances.delete(key);
+      });
+    }
+    return instance;
+  }
+
+  private async create(name: string, opts: ReturnerGetOptions): Promise<Returner> {
+    const mod = this.modules.get(name);
+    if (!mod) throw new UnknownReturnerError(name);
+    const { role, hostId, config, logger } = this.options;
+    const ctx: ReturnerContext = {
+      name,
+      role,
+      hostId,
+      config,
+      logger,
+      load: (other) => this.get(other, opts),
+      ...(opts.retConfig !== undefined ? { retConfig: opts.retConfig } : {}),
+      ...(opts.retKwargs !== undefined ? { retKwargs: opts.retKwargs } : {}),
+    };
+    try {
+      const returner = await mod.create(ctx);
+      if (typeof returner?.returner !== 'function') {
+        throw new ReturnerError(name, 'the module created no returner(ret) function', { retryable: false });
+      }
+      return returner;
+    } catch (err) {
+      if (err instanceof ReturnerError) throw err;
+      throw new ReturnerError(name, `could not be created: ${errorText(err)}`, { retryable: false, cause: err });
+    }
+  }
+
+  /** Closes every returner created so far. */
+  async closeAll(): Promise<void> {
+    const instances = [...this.instances.values()];
+    this.instances.clear();
+    for (const p of instances) {
+      const returner = await p.catch(() => undefined);
+      try {
+        await returner?.close?.();
+      } catch (err) {
+        this.options.logger.warn({ err }, `A returner failed to close: ${errorText(err)}`);
+      }
+    }
+  }
+}

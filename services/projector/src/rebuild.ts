@@ -1,0 +1,212 @@
+import type pg from 'pg';
+import { checkSchemaName, migrateDatabase, openDatabase, quoteIdent, type Database, type Ledger } from '@jobledger/runtime';
+import { applyBatch, type ApplyOptions } from './apply.js';
+import { streamReader } from './projector.js';
+import { applyRemoval, readRemovals } from './retention.js';
+import { StreamCursor } from './stream-cursor.js';
+
+/**
+ * A rebuild of the read models from the stream into a schema of their own: the projector's
+ * own code path (apply.ts's applyBatch, hence projections.ts's planBatch, the checkpoint and
+ * the hash chain) on a pool whose `search_path` is that schema, fed in stream order by an
+ * ordered consumer. Retention's recorded removals (`retention_log`) are applied at the
+ * sequence they were made at, so the rebuild ends with the rows the live tables hold.
+ */
+
+export interface RebuildProgress {
+  /** The rebuild's checkpoint. */
+  seq: number;
+  /** The sequence it is going to. */
+  target: number;
+  /** First sequence it applies. */
+  fromSeq: number;
+  /** Messages applied so far. */
+  applied: number;
+  eventsPerSecond: number;
+}
+
+export interface RebuildOptions {
+  databaseUrl: string;
+  ledger: Ledger;
+  /** Checkpoint name, the live projector's (its consumer). */
+  name: string;
+  masterId: string;
+  /** The schema to build in: created, must be empty. */
+  schema: string;
+  /** First sequence to apply (1 or the stream's first for a whole rebuild). */
+  fromSeq: number;
+  /** Messages per transaction (default 1000). */
+  batch?: number;
+  onProgress?: (p: RebuildProgress) => void;
+  onChain?: (seq: number, hash: string) => void;
+  /** The live tables' pool: retention's log is read from there as the rebuild goes. */
+  live: pg.Pool | pg.ClientBase;
+  liveSchema: string;
+  /**
+   * A removal recorded after the rebuild passed its sequence is an error (verify, swap: they
+   * never pass the live checkpoint, so it cannot happen) rather than skipped (a plain replay).
+   */
+  strictRemovals: boolean;
+}
+
+const PROGRESS_EVERY_MS = 250;
+
+export class Rebuild {
+  readonly schema: string;
+  readonly fromSeq: number;
+  /** The rebuild's checkpoint: every message up to it is applied. */
+  seq: number;
+  /** Messages applied (events and dead letters). */
+  applied = 0;
+  deadLetters = 0;
+  removalsApplied = 0;
+  private readonly started = Date.now();
+  private lastProgress = 0;
+  private cursor: StreamCursor | undefined;
+  /** Removals recorded after the rebuild had passed their sequence (replay without swap only). */
+  removalsSkipped = 0;
+  private removalCursor = { seq: -1, part: 0 };
+  private readonly applyOpts: ApplyOptions;
+
+  private constructor(
+    private readonly opts: RebuildOptions,
+    readonly database: Database,
+  ) {
+    this.schema = opts.schema;
+    this.fromSeq = opts.fromSeq;
+    this.seq = opts.fromSeq - 1;
+    this.applyOpts = {
+      name: opts.name,
+      masterId: opts.masterId,
+      maxFill: 1_000,
+      ...streamReader(opts.ledger),
+      ...(opts.onChain ? { onChain: opts.onChain } : {}),
+    };
+  }
+
+  /** Creates the schema and its tables (SchemaError when it holds anything already). */
+  static async create(opts: RebuildOptions): Promise<Rebuild> {
+    const schema = checkSchemaName(opts.schema);
+    await migrateDatabase(opts.databaseUrl, { schema });
+    const database = openDatabase(opts.databaseUrl, { schema, max: 2 });
+    try {
+      if (opts.fromSeq > 1) {
+        // A partial rebuild starts after fromSeq - 1 with no chain (the chain before it is not known here).
+        await database.pool.query('INSERT INTO projector_checkpoint (name, last_seq, chain) VALUES ($1, $2, NULL)', [
+          opts.name,
+          opts.fromSeq - 1,
+        ]);
+      }
+    } catch (err) {
+      await database.close();
+      throw err;
+    }
+    return new Rebuild(opts, database);
+  }
+
+  /**
+   * The next recorded removal after the last one handled, read from the live `retention_log`
+   * one at a time (the log grows with every pass: it is never loaded whole).
+   */
+  private async nextRemoval(): Promise<{ seq: number; part: number } | undefined> {
+    const { rows } = await this.opts.live.query<{ seq: string; part: number }>(
+      `SELECT seq::text, part FROM ${quoteIdent(this.opts.liveSchema)}.retention_log
+       WHERE name = $1 AND (seq, part) > ($2::bigint, $3::int) ORDER BY seq, part LIMIT 1`,
+      [this.opts.name, this.removalCursor.seq, this.removalCursor.part],
+    );
+    return rows[0] ? { seq: Number(rows[0].seq), part: rows[0].part } : undefined;
+  }
+
+  /** Applies the removals recorded at or before the rebuild's checkpoint; returns the sequence of the next one. */
+  private async applyDueRemovals(): Promise<number | undefined> {
+    for (;;) {
+      const next = await this.nextRemoval();
+      if (next === undefined || next.seq > this.seq) return next?.seq;
+      this.removalCursor = next;
+      if (next.seq < this.seq && this.applied > 0) {
+        // Recorded after the rebuild passed its sequence: retention ran at a live checkpoint
+        // behind the rebuild (a replay without --swap runs ahead of the projector).
+        if (this.opts.strictRemovals) {
+          throw new Error(
+            `retention removal at sequence ${next.seq} (part ${next.part}) was recorded after the rebuild passed it (at ${this.seq})`,
+          );
+        }
+        this.removalsSkipped++;
+        continue;
+      }
+      const [removal] = (await readRemovals(this.opts.live, this.opts.name, next.seq, next.seq)).filter((r) => r.part === next.part);
+      if (removal === undefined) continue;
+      const client = await this.database.pool.connect();
+      let failed = false;
+      try {
+        await client.query('BEGIN');
+        await applyRemoval(client, removal);
+        await client.query('COMMIT');
+        this.removalsApplied++;
+      } catch (err) {
+        failed = true;
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release(failed);
+      }
+    }
+  }
+
+  private progress(target: number, force = false): void {
+    const now = Date.now();
+    if (!this.opts.onProgress || (!force && now - this.lastProgress < PROGRESS_EVERY_MS)) return;
+    this.lastProgress = now;
+    const seconds = Math.max((now - this.started) / 1000, 0.001);
+    this.opts.onProgress({
+      seq: this.seq,
+      target,
+      fromSeq: this.fromSeq,
+      applied: this.applied,
+      eventsPerSecond: Math.round(this.applied / seconds),
+    });
+  }
+
+  /** Applies every message up to `target` (a sequence the stream holds), with the removals due on the way. */
+  async advanceTo(target: number): Promise<void> {
+    const batch = this.opts.batch ?? 1_000;
+    let nextRemoval = await this.applyDueRemovals();
+    while (this.seq < target) {
+      const cut = nextRemoval !== undefined && nextRemoval < target ? nextRemoval : target;
+      this.cursor ??= await StreamCursor.open(this.opts.ledger, this.seq + 1);
+      const messages = await this.cursor.take(batch, cut);
+      if (messages.length === 0) {
+        // The stream never deletes (deny_delete): a hole here is not something to paper over.
+        throw new Error(`the stream holds no message from sequence ${this.seq + 1} to ${cut}`);
+      }
+      for (;;) {
+        const r = await applyBatch(this.database.pool, messages, this.applyOpts);
+        this.seq = Math.max(this.seq, r.lastSeq);
+        this.applied += r.applied;
+        this.deadLetters += r.deadLetters.length;
+        if (r.complete) break;
+      }
+      nextRemoval = await this.applyDueRemovals();
+      this.progress(target);
+    }
+    this.progress(target, true);
+  }
+
+  /** Messages per second since the start. */
+  eventsPerSecond(): number {
+    return Math.round(this.applied / Math.max((Date.now() - this.started) / 1000, 0.001));
+  }
+
+  /** Stops reading and closes the pool; the schema stays. */
+  async close(): Promise<void> {
+    await this.cursor?.close();
+    this.cursor = undefined;
+    await this.database.close().catch(() => undefined);
+  }
+
+  /** Closes, then drops the schema and everything in it. */
+  async drop(live: pg.Pool | pg.ClientBase): Promise<void> {
+    await this.close();
+    await live.query(`DROP SCHEMA IF EXISTS ${quoteIdent(this.schema)} CASCADE`);
+  }
+}
