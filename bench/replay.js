@@ -1,13 +1,14 @@
 // Replay and audit benchmark (not part of the test suite):
 //
-//   node bench/replay.js [jobs=10000]
+//   node bench/replay.js [jobs=10000] [--keep]
 //
 // Starts a ledger with `up --detach` in a fresh JOBLEDGER_HOME, appends `jobs` jobs to its stream
 // as the services would (job.published, then per expected agent proc.started, job.returned,
 // proc.ended: 1-8 agents a job, list targets over a fleet of 8 ids that no running agent hosts,
 // the function mix of bench/seed-jobs.js), waits until the projector has applied them, then
 // times `npx jobledger replay --into rebuilt` and `npx jobledger audit verify`, and stops the
-// ledger. Prints one JSON line.
+// ledger (with --keep: leaves it running and prints its JOBLEDGER_HOME, to try `audit verify` after
+// editing a row by hand; `JOBLEDGER_HOME=<home> npx jobledger down` stops it). Prints one JSON line.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -114,7 +115,8 @@ function timed(args, env) {
   return { ms: Math.round(ms), out: r.stdout.trim().split('\n').at(-1) };
 }
 
-const count = Number(process.argv[2] ?? 10_000);
+const keep = process.argv.includes('--keep');
+const count = Number(process.argv.slice(2).find((a) => a !== '--keep') ?? 10_000);
 const home = fs.mkdtempSync(path.join(os.tmpdir(), 'jobledger-bench-replay-'));
 fs.chmodSync(home, 0o755);
 const env = { ...process.env, JOBLEDGER_HOME: home };
@@ -142,8 +144,13 @@ try {
   const wait = timed(['db', 'wait', '-t', '600'], env);
   const replay = timed(['replay', '--into', 'rebuilt'], env);
   const verify = timed(['audit', 'verify'], env);
-  process.stdout.write(JSON.stringify({ jobs: count, events: appended, appendMs, projectorCatchUpMs: wait.ms, replay, verify }) + '\n');
+  process.stdout.write(
+    JSON.stringify({ jobs: count, events: appended, appendMs, projectorCatchUpMs: wait.ms, replay, verify, ...(keep ? { home } : {}) }) +
+      '\n',
+  );
 } finally {
-  spawnSync(process.execPath, [bin, 'down'], { env, stdio: 'ignore' });
-  fs.rmSync(home, { recursive: true, force: true });
+  if (!keep) {
+    spawnSync(process.execPath, [bin, 'down'], { env, stdio: 'ignore' });
+    fs.rmSync(home, { recursive: true, force: true });
+  }
 }

@@ -1,21 +1,8 @@
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliHome, alive } from './support/cli.js';
 
 const IDS = ['192.168.153.141', '192.168.153.142', '192.168.153.136'];
 const home = new CliHome();
-let pids = new Map<string, number>();
-
-async function query<T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> {
-  const url = (await home.run(['db', 'url'])).stdout.trim();
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 /** Blocks of Salt's nested output, keyed by agent id. */
 function blocks(stdout: string): Map<string, string> {
@@ -33,17 +20,14 @@ function blocks(stdout: string): Map<string, string> {
 }
 
 beforeAll(async () => {
-  const up = await home.run(['up', '--detach', '--agents', IDS.join(',')], { timeoutMs: 180_000 });
-  expect(up.stderr).toBe('');
-  expect(up.code).toBe(0);
+  const up = await home.up(IDS);
   expect(up.stdout).toContain('jobledger is up');
-  pids = home.recordedPids();
 }, 200_000);
 
 afterAll(async () => {
   const down = await home.run(['down']);
   expect(down.code).toBe(0);
-  for (const [name, pid] of pids) expect(alive(pid), `${name} (pid ${pid}) still running after down`).toBe(false);
+  for (const [name, pid] of home.pids) expect(alive(pid), `${name} (pid ${pid}) still running after down`).toBe(false);
   expect(home.recordedPids().size).toBe(0);
   home.remove();
 }, 120_000);
@@ -60,10 +44,14 @@ describe('jobledger run, as salt', () => {
     for (const id of IDS) expect(b.get(id)).toBe('    True\n');
 
     expect((await home.run(['db', 'wait'])).code).toBe(0);
-    const rows = await query<{ fun: string; jid: string; return: unknown; id: string; success: string; full_ret: Record<string, unknown> }>(
-      'select fun, jid, return, id, success, full_ret from salt_returns where jid = $1 order by id',
-      [jid],
-    );
+    const rows = await home.query<{
+      fun: string;
+      jid: string;
+      return: unknown;
+      id: string;
+      success: string;
+      full_ret: Record<string, unknown>;
+    }>('select fun, jid, return, id, success, full_ret from salt_returns where jid = $1 order by id', [jid]);
     expect(rows.map((x) => x.id)).toEqual([...IDS].sort());
     for (const row of rows) {
       expect(row).toMatchObject({ fun: 'test.ping', jid, return: true, success: 'true' });
@@ -79,7 +67,7 @@ describe('jobledger run, as salt', () => {
       });
       expect(row.full_ret._stamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?$/);
     }
-    const jids = await query<{ load: Record<string, unknown> }>('select load from jids where jid = $1', [jid]);
+    const jids = await home.query<{ load: Record<string, unknown> }>('select load from jids where jid = $1', [jid]);
     expect(jids[0]?.load).toMatchObject({ jid, fun: 'test.ping', tgt: '*', tgt_type: 'glob', minions: [...IDS].sort() });
   });
 
@@ -103,7 +91,7 @@ describe('jobledger run, as salt', () => {
   });
 
   it('a glob that matches nobody sends nothing', async () => {
-    const before = await query<{ n: string }>('select count(*) as n from jids');
+    const before = await home.query<{ n: string }>('select count(*) as n from jids');
     const r = await home.run(['run', 'nomatch*', 'test.ping']);
     expect(r).toEqual({
       code: 2,
@@ -111,7 +99,7 @@ describe('jobledger run, as salt', () => {
       stderr: 'ERROR: No return received\n',
     });
     expect((await home.run(['db', 'wait'])).code).toBe(0);
-    expect(await query('select count(*) as n from jids')).toEqual(before);
+    expect(await home.query('select count(*) as n from jids')).toEqual(before);
   });
 
   it('-L with an id no agent has reports it as not returned', async () => {
@@ -136,7 +124,7 @@ describe('jobledger run, as salt', () => {
     const until = Date.now() + 10_000;
     let rows: { return: unknown }[] = [];
     while (Date.now() < until && rows.length === 0) {
-      rows = await query<{ return: unknown }>('select return from salt_returns where jid = $1', [jid]);
+      rows = await home.query<{ return: unknown }>('select return from salt_returns where jid = $1', [jid]);
       if (rows.length === 0) await new Promise((res) => setTimeout(res, 100));
     }
     expect(rows).toEqual([{ return: 'later' }]);

@@ -4,24 +4,11 @@
 // projector's back (exit 1), and `replay --swap` replaces the live tables while the projector
 // keeps projecting.
 
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliHome, alive } from './support/cli.js';
+import { CliHome } from './support/cli.js';
 
 const AGENT = 'replay-a1';
 const home = new CliHome('jobledger-replay-');
-let pids = new Map<string, number>();
-let databaseUrl = '';
-
-async function query<T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 async function ping(): Promise<string> {
   const r = await home.run(['run', '-v', AGENT, 'cmd.run', 'echo hi']);
@@ -35,7 +22,7 @@ async function ping(): Promise<string> {
 async function dump(schema: string): Promise<Record<string, unknown[]>> {
   const out: Record<string, unknown[]> = {};
   for (const t of ['jids', 'salt_returns', 'salt_events', 'jobs', 'procs', 'agents', 'dead_letters']) {
-    out[t] = await query(`SELECT * FROM "${schema}"."${t}" t ORDER BY to_jsonb(t)::text`);
+    out[t] = await home.query(`SELECT * FROM "${schema}"."${t}" t ORDER BY to_jsonb(t)::text`);
   }
   return out;
 }
@@ -43,11 +30,7 @@ async function dump(schema: string): Promise<Record<string, unknown[]>> {
 const jids: string[] = [];
 
 beforeAll(async () => {
-  const up = await home.run(['up', '--detach', '--agents', AGENT], { timeoutMs: 180_000 });
-  expect(up.stderr).toBe('');
-  expect(up.code).toBe(0);
-  pids = home.recordedPids();
-  databaseUrl = (await home.run(['db', 'url'])).stdout.trim();
+  await home.up([AGENT]);
   for (let i = 0; i < 3; i++) jids.push(await ping());
   expect((await home.run(['runner', 'jobs.list_jobs'])).code).toBe(0);
   // the agent's proc.ended comes after the return: let it land, then wait for the projector
@@ -55,12 +38,7 @@ beforeAll(async () => {
   expect((await home.run(['db', 'wait'])).code).toBe(0);
 }, 240_000);
 
-afterAll(async () => {
-  const down = await home.run(['down']);
-  expect(down.code).toBe(0);
-  for (const [name, pid] of pids) expect(alive(pid), `${name} (pid ${pid}) still running after down`).toBe(false);
-  home.remove();
-}, 120_000);
+afterAll(() => home.downAndRemove(), 120_000);
 
 describe('jobledger replay', () => {
   it('--into rebuilds every read model, equal to the live ones; the same schema again is refused', async () => {
@@ -94,9 +72,9 @@ describe('jobledger replay', () => {
     expect(ok.stdout).toMatch(/^audit verify: OK: \d+ events up to seq \d+, \d[\d,]* rows and \d+ chain values match \([\d.]+ s\)\n$/);
     expect(ok.code).toBe(0);
 
-    await query(`UPDATE salt_returns SET "return" = 'false' WHERE jid = $1 AND id = $2`, [jids[0], AGENT]);
-    await query('DELETE FROM jids WHERE jid = $1', [jids[1]]);
-    await query(`INSERT INTO salt_events (id, tag, data, alter_time, master_id) VALUES (999999, $1, '{}', now(), 'x')`, [
+    await home.query(`UPDATE salt_returns SET "return" = 'false' WHERE jid = $1 AND id = $2`, [jids[0], AGENT]);
+    await home.query('DELETE FROM jids WHERE jid = $1', [jids[1]]);
+    await home.query(`INSERT INTO salt_events (id, tag, data, alter_time, master_id) VALUES (999999, $1, '{}', now(), 'x')`, [
       `salt/job/${jids[2]}/ret/${AGENT}`,
     ]);
     const bad = await home.run(['audit', 'verify']);
@@ -109,9 +87,9 @@ describe('jobledger replay', () => {
     ]);
     expect(lines.at(-1)).toMatch(/^audit verify: FAILED: 3 row differences, 0 chain values differ \(/);
 
-    await query(`UPDATE salt_returns SET "return" = full_ret->'return' WHERE jid = $1 AND id = $2`, [jids[0], AGENT]);
-    await query('INSERT INTO jids SELECT * FROM rebuilt.jids WHERE jid = $1', [jids[1]]);
-    await query('DELETE FROM salt_events WHERE id = 999999');
+    await home.query(`UPDATE salt_returns SET "return" = full_ret->'return' WHERE jid = $1 AND id = $2`, [jids[0], AGENT]);
+    await home.query('INSERT INTO jids SELECT * FROM rebuilt.jids WHERE jid = $1', [jids[1]]);
+    await home.query('DELETE FROM salt_events WHERE id = 999999');
     expect((await home.run(['audit', 'verify'])).code).toBe(0);
   });
 
@@ -121,11 +99,11 @@ describe('jobledger replay', () => {
     expect(r.code).toBe(0);
     const retired = /previous tables are in schema (public_before_\d{20})/.exec(r.stdout)?.[1];
     expect(retired, r.stdout).toBeDefined();
-    expect((await query<{ n: number }>(`SELECT count(*)::int AS n FROM "${retired}".jobs`))[0]!.n).toBeGreaterThanOrEqual(4);
+    expect((await home.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${retired}".jobs`))[0]!.n).toBeGreaterThanOrEqual(4);
 
     const jid = await ping();
     expect((await home.run(['db', 'wait'])).code).toBe(0);
-    expect(await query('SELECT jid, returned FROM public.jobs WHERE jid = $1', [jid])).toEqual([{ jid, returned: 1 }]);
+    expect(await home.query('SELECT jid, returned FROM public.jobs WHERE jid = $1', [jid])).toEqual([{ jid, returned: 1 }]);
     await new Promise((r) => setTimeout(r, 500));
     const v = await home.run(['audit', 'verify']);
     expect(v.stdout).toMatch(/^audit verify: OK/);

@@ -5,29 +5,16 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeEvent } from '@jobledger/core';
-import { CliHome, alive } from './support/cli.js';
+import { CliHome } from './support/cli.js';
 import { freshDatabase } from './support/servers.js';
 
 const AGENT = 'retention-a1';
 const RETENTION_ENV = { JOBLEDGER_KEEP_JOBS_SECONDS: '2', JOBLEDGER_LOOP_INTERVAL: '1', JOBLEDGER_ARCHIVE_JOBS: 'true' };
 const home = new CliHome('jobledger-retention-');
-let pids = new Map<string, number>();
-let databaseUrl = '';
-
-async function query<T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const until = Date.now() + timeoutMs;
@@ -38,21 +25,10 @@ async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs = 2
 }
 
 beforeAll(async () => {
-  const up = await home.run(['up', '--detach', '--agents', AGENT], { env: RETENTION_ENV, timeoutMs: 180_000 });
-  expect(up.stderr).toBe('');
-  expect(up.code).toBe(0);
-  pids = home.recordedPids();
-  const url = await home.run(['db', 'url']);
-  expect(url.code).toBe(0);
-  databaseUrl = url.stdout.trim();
+  await home.up([AGENT], { env: RETENTION_ENV });
 }, 200_000);
 
-afterAll(async () => {
-  const down = await home.run(['down']);
-  expect(down.code).toBe(0);
-  for (const [name, pid] of pids) expect(alive(pid), `${name} (pid ${pid}) still running after down`).toBe(false);
-  home.remove();
-}, 120_000);
+afterAll(() => home.downAndRemove(), 120_000);
 
 describe('retention (keep_jobs_seconds, archive_jobs, loop_interval)', () => {
   it('moves a job older than JOBLEDGER_KEEP_JOBS_SECONDS to the archive tables; the stream keeps its events', async () => {
@@ -61,13 +37,16 @@ describe('retention (keep_jobs_seconds, archive_jobs, loop_interval)', () => {
     const jid = /jid (\d{20})/.exec(r.stdout)?.[1];
     expect(jid).toBeDefined();
 
-    await waitFor('the job in jobs_archive', async () => (await query('SELECT 1 FROM jobs_archive WHERE jid = $1', [jid])).length === 1);
+    await waitFor(
+      'the job in jobs_archive',
+      async () => (await home.query('SELECT 1 FROM jobs_archive WHERE jid = $1', [jid])).length === 1,
+    );
     // the proc.ended event may come after the return: wait for the job to be gone everywhere
     await waitFor(
       'no row of the job left',
       async () =>
         (
-          await query<{ n: number }>(
+          await home.query<{ n: number }>(
             `SELECT ((SELECT count(*) FROM jobs WHERE jid = $1) + (SELECT count(*) FROM jids WHERE jid = $1)
                   + (SELECT count(*) FROM salt_returns WHERE jid = $1) + (SELECT count(*) FROM procs WHERE jid = $1)
                   + (SELECT count(*) FROM salt_events WHERE tag LIKE 'salt/job/' || $1 || '/%'))::int AS n`,
@@ -76,14 +55,16 @@ describe('retention (keep_jobs_seconds, archive_jobs, loop_interval)', () => {
         )[0]!.n === 0,
     );
 
-    expect(await query('SELECT jid, fun, expected, returned, failed FROM jobs_archive WHERE jid = $1', [jid])).toEqual([
+    expect(await home.query('SELECT jid, fun, expected, returned, failed FROM jobs_archive WHERE jid = $1', [jid])).toEqual([
       { jid, fun: 'test.ping', expected: 1, returned: 1, failed: 0 },
     ]);
-    expect(await query("SELECT jid, load->>'fun' AS fun FROM jids_archive WHERE jid = $1", [jid])).toEqual([{ jid, fun: 'test.ping' }]);
-    expect(await query('SELECT id, "return", success FROM salt_returns_archive WHERE jid = $1', [jid])).toEqual([
+    expect(await home.query("SELECT jid, load->>'fun' AS fun FROM jids_archive WHERE jid = $1", [jid])).toEqual([
+      { jid, fun: 'test.ping' },
+    ]);
+    expect(await home.query('SELECT id, "return", success FROM salt_returns_archive WHERE jid = $1', [jid])).toEqual([
       { id: AGENT, return: true, success: 'true' },
     ]);
-    const archived = await query<{ id: string; tag: string }>(
+    const archived = await home.query<{ id: string; tag: string }>(
       "SELECT id::text AS id, tag FROM salt_events_archive WHERE tag LIKE 'salt/job/' || $1 || '/%' ORDER BY id::bigint",
       [jid],
     );

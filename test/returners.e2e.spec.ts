@@ -7,9 +7,8 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { decode } from '@msgpack/msgpack';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliHome, alive } from './support/cli.js';
+import { CliHome } from './support/cli.js';
 
 const IDS = ['alpha', 'beta', 'gamma'];
 const home = new CliHome('jobledger-returners-e2e-');
@@ -19,18 +18,6 @@ const altRawfile = path.join(home.root, 'log', 'alternative.json');
 const kwargsRawfile = path.join(home.root, 'log', 'kwargs.json');
 const notesFile = path.join(home.root, 'log', 'notes.txt');
 const extmods = path.join(home.root, 'extmods');
-let pids = new Map<string, number>();
-let dbUrl = '';
-
-async function query<T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: dbUrl });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 /** Polls until `check` gives something other than undefined/false. */
 async function eventually<T>(check: () => T | undefined | false | Promise<T | undefined | false>, what: string, ms = 15_000): Promise<T> {
@@ -134,19 +121,10 @@ export default {
 };
 `,
   );
-  const up = await home.run(['up', '--detach', '--agents', IDS.join(',')], { timeoutMs: 180_000 });
-  expect(up.stderr).toBe('');
-  expect(up.code).toBe(0);
-  pids = home.recordedPids();
-  dbUrl = (await home.run(['db', 'url'])).stdout.trim();
+  await home.up(IDS);
 }, 200_000);
 
-afterAll(async () => {
-  const down = await home.run(['down']);
-  expect(down.code).toBe(0);
-  for (const [name, pid] of pids) expect(alive(pid), `${name} (pid ${pid}) still running after down`).toBe(false);
-  home.remove();
-}, 120_000);
+afterAll(() => home.downAndRemove(), 120_000);
 
 describe('--return, as Salt minions call returners', () => {
   it("run '*' test.ping --return local_cache,rawfile_json: Salt's local_cache layout and one JSON line per agent", async () => {
@@ -176,11 +154,11 @@ describe('--return, as Salt minions call returners', () => {
 
     // The returns are in the ledger as always, and no returner failed.
     const rows = await eventually(async () => {
-      const r = await query<{ id: string }>('SELECT id FROM salt_returns WHERE jid = $1 ORDER BY id', [jid]);
+      const r = await home.query<{ id: string }>('SELECT id FROM salt_returns WHERE jid = $1 ORDER BY id', [jid]);
       return r.length === IDS.length && r;
     }, 'the salt_returns rows');
     expect(rows.map((r) => r.id)).toEqual(IDS);
-    expect(await query("SELECT 1 FROM salt_events WHERE tag LIKE 'salt/job/' || $1 || '/returner/%'", [jid])).toEqual([]);
+    expect(await home.query("SELECT 1 FROM salt_events WHERE tag LIKE 'salt/job/' || $1 || '/returner/%'", [jid])).toEqual([]);
   });
 
   it('a plugin execution module (.ts) and a plugin returner (.js) from extension_modules, used by one run', async () => {
@@ -230,12 +208,12 @@ describe('--return, as Salt minions call returners', () => {
     const { jid, returns } = await runJson('*', 'test.ping', '--return', 'no_such_returner');
     expect(returns).toEqual({ alpha: true, beta: true, gamma: true });
     const rows = await eventually(async () => {
-      const r = await query<{ id: string; success: string }>('SELECT id, success FROM salt_returns WHERE jid = $1 ORDER BY id', [jid]);
+      const r = await home.query<{ id: string; success: string }>('SELECT id, success FROM salt_returns WHERE jid = $1 ORDER BY id', [jid]);
       return r.length === IDS.length && r;
     }, 'the salt_returns rows');
     expect(rows).toEqual(IDS.map((id) => ({ id, success: 'true' })));
     const failed = await eventually(async () => {
-      const r = await query<{ tag: string; data: Record<string, unknown> }>(
+      const r = await home.query<{ tag: string; data: Record<string, unknown> }>(
         "SELECT tag, data FROM salt_events WHERE tag LIKE 'salt/job/' || $1 || '/returner/%' ORDER BY tag",
         [jid],
       );

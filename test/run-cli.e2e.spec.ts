@@ -5,30 +5,17 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI_BIN, CliHome, REPO_ROOT, alive } from './support/cli.js';
+import { CLI_BIN, CliHome, REPO_ROOT } from './support/cli.js';
 
 const IDS = ['web1', 'web2', 'db1'];
 const home = new CliHome('jobledger-run-e2e-');
-let pids = new Map<string, number>();
 
 const NO_RESPONSE = (id: string, jid: string) =>
   `${id}:\n    Minion did not return. [No response]\n` +
   '    The minions may not have all finished running and any remaining minions will return upon completion. To look up the return data for this job later, run the following command:\n' +
   '    \n' +
   `    jobledger runner jobs.lookup_jid ${jid}\n`;
-
-async function query<T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> {
-  const url = (await home.run(['db', 'url'])).stdout.trim();
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 /** `id:\n    value\n` blocks of nested output, in printed order. */
 function blocks(stdout: string): Array<[string, string]> {
@@ -51,18 +38,10 @@ function permutations<T>(items: T[]): T[][] {
 }
 
 beforeAll(async () => {
-  const up = await home.run(['up', '--detach', '--agents', IDS.join(',')], { timeoutMs: 180_000 });
-  expect(up.stderr).toBe('');
-  expect(up.code).toBe(0);
-  pids = home.recordedPids();
+  await home.up(IDS);
 }, 200_000);
 
-afterAll(async () => {
-  const down = await home.run(['down']);
-  expect(down.code).toBe(0);
-  for (const [name, pid] of pids) expect(alive(pid), `${name} (pid ${pid}) still running after down`).toBe(false);
-  home.remove();
-}, 120_000);
+afterAll(() => home.downAndRemove(), 120_000);
 
 describe('jobledger run: output options', () => {
   it('-v --summary prints the jid, the returns and Salt’s summary block, exactly', async () => {
@@ -143,9 +122,9 @@ describe('jobledger run: output options', () => {
     expect(r.code).toBe(0);
     const jid = /^jid: (\d{20})$/m.exec(r.stdout)![1];
     expect((await home.run(['db', 'wait'])).code).toBe(0);
-    const [job] = await query<{ metadata: unknown }>('select metadata from jobs where jid = $1', [jid]);
+    const [job] = await home.query<{ metadata: unknown }>('select metadata from jobs where jid = $1', [jid]);
     expect(job?.metadata).toEqual({ ticket: 'OPS-1' });
-    const [ret] = await query<{ full_ret: Record<string, unknown> }>('select full_ret from salt_returns where jid = $1', [jid]);
+    const [ret] = await home.query<{ full_ret: Record<string, unknown> }>('select full_ret from salt_returns where jid = $1', [jid]);
     expect(ret?.full_ret.metadata).toEqual({ ticket: 'OPS-1' });
   });
 
@@ -224,7 +203,7 @@ describe('jobledger run: target types', () => {
     expect(sorted(blocks(r.stdout)).map(([id]) => id)).toEqual(['db1', 'web1']);
     const jid = /^jid: (\d{20})$/m.exec(r.stdout)![1];
     expect((await home.run(['db', 'wait'])).code).toBe(0);
-    const [job] = await query<{ tgt: unknown; tgt_type: string }>('select tgt, tgt_type from jobs where jid = $1', [jid]);
+    const [job] = await home.query<{ tgt: unknown; tgt_type: string }>('select tgt, tgt_type from jobs where jid = $1', [jid]);
     expect(job).toEqual({ tgt: ['(', 'L@db1', 'or', '(', 'web*', ')', 'and', 'not', 'web2', ')'], tgt_type: 'compound' });
 
     const inCompound = await home.run(['run', '-C', 'N@webs and not web1', 'test.ping']);
@@ -268,7 +247,7 @@ describe('jobledger run: waiting as Salt does', () => {
 
       // The find_job pings are ordinary jobs: in jobs, jids and salt_returns.
       expect((await home.run(['db', 'wait'])).code).toBe(0);
-      const pings = await query<{ jid: string; tgt: unknown; tgt_type: string; minions: unknown }>(
+      const pings = await home.query<{ jid: string; tgt: unknown; tgt_type: string; minions: unknown }>(
         "select jid, tgt, tgt_type, minions from jobs where fun = 'saltutil.find_job' and arg = $1::jsonb order by jid",
         [JSON.stringify([jid])],
       );
@@ -276,7 +255,7 @@ describe('jobledger run: waiting as Salt does', () => {
       expect(pings[0]).toMatchObject({ tgt: ['web1'], tgt_type: 'list', minions: ['web1'] });
       const pingJid = pings[0]!.jid;
       expect(pingJid > jid).toBe(true);
-      const [reply] = await query<{ return: Record<string, unknown> }>('select return from salt_returns where jid = $1', [pingJid]);
+      const [reply] = await home.query<{ return: Record<string, unknown> }>('select return from salt_returns where jid = $1', [pingJid]);
       expect(reply?.return).toMatchObject({ jid, fun: 'cmd.run', arg: ['sleep 8; echo done'], pid: expect.any(Number) });
     },
     60_000,
@@ -318,7 +297,7 @@ describe('jobledger run: waiting as Salt does', () => {
       for (const until = Date.now() + 20_000; rows.length === 0 && Date.now() < until;) {
         await new Promise((r) => setTimeout(r, 500));
         expect((await home.run(['db', 'wait'])).code).toBe(0);
-        rows = await query('select return, success from salt_returns where jid = $1', [jid]);
+        rows = await home.query('select return, success from salt_returns where jid = $1', [jid]);
       }
       expect(rows).toEqual([{ return: true, success: 'true' }]);
     },
@@ -328,9 +307,7 @@ describe('jobledger run: waiting as Salt does', () => {
   it('an agent that is known but silent is reported after timeout + gather_job_timeout', async () => {
     // db1 stays in presence (Salt's accepted key) but no process hosts it any more.
     expect((await home.run(['down'])).code).toBe(0);
-    const up = await home.run(['up', '--detach', '--agents', 'web1,web2'], { timeoutMs: 180_000 });
-    expect(up.code).toBe(0);
-    pids = home.recordedPids();
+    await home.up(['web1', 'web2']);
 
     const started = Date.now();
     const r = await home.run(['run', '-t', '1', '--summary', '-v', '*', 'test.ping'], { env: { JOBLEDGER_GATHER_JOB_TIMEOUT: '2' } });

@@ -3,29 +3,16 @@
 // runner job recorded on the stream and stored in salt_returns under the master id.
 
 import os from 'node:os';
-import pg from 'pg';
 import { jidToTime } from '@jobledger/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliHome, alive } from './support/cli.js';
+import { CliHome } from './support/cli.js';
 
 const home = new CliHome('jobledger-runner-e2e-');
 const IDS = ['web1', 'web2'];
 const MASTER_ID = process.env.JOBLEDGER_MASTER_ID || `${os.hostname()}_master`;
 const USER = process.env.SUDO_USER ? `sudo_${process.env.SUDO_USER}` : os.userInfo().username;
-let pids = new Map<string, number>();
-let dbUrl = '';
 /** The cmd.run job every test looks at. */
 let J = '';
-
-async function query<T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: dbUrl });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 /** `jobledger runner …`, expected to succeed. */
 async function runner(...args: string[]): Promise<string> {
@@ -42,23 +29,14 @@ async function runnerJson<T = Record<string, unknown>>(...args: string[]): Promi
 const START_TIME = /^\d{4}, [A-Z][a-z]{2} \d\d \d\d:\d\d:\d\d\.\d{6}$/;
 
 beforeAll(async () => {
-  const up = await home.run(['up', '--detach', '--agents', IDS.join(',')], { timeoutMs: 180_000 });
-  expect(up.stderr).toBe('');
-  expect(up.code).toBe(0);
-  pids = home.recordedPids();
-  dbUrl = (await home.run(['db', 'url'])).stdout.trim();
+  await home.up(IDS);
   const r = await home.run(['run', '-v', '*', 'cmd.run', 'echo hello']);
   expect(r.code).toBe(0);
   J = /^Executing job with jid (\d{20})\n/.exec(r.stdout)![1]!;
   expect((await home.run(['run', '*', 'test.ping'])).code).toBe(0);
 }, 200_000);
 
-afterAll(async () => {
-  const down = await home.run(['down']);
-  expect(down.code).toBe(0);
-  for (const [name, pid] of pids) expect(alive(pid), `${name} (pid ${pid}) still running after down`).toBe(false);
-  home.remove();
-}, 120_000);
+afterAll(() => home.downAndRemove(), 120_000);
 
 describe('jobledger runner jobs.*, as salt-run', () => {
   it("jobs.list_jobs search_function='cmd.*' lists J with Salt's fields and StartTime", async () => {
@@ -148,7 +126,7 @@ describe('jobledger runner jobs.*, as salt-run', () => {
 
   it('the runner calls themselves are in salt_returns under the master id, success true; lookup_jid of one gives the runner dict', async () => {
     expect((await home.run(['db', 'wait'])).code).toBe(0);
-    const rows = await query<{ fun: string; jid: string; id: string; success: string; return: Record<string, unknown> }>(
+    const rows = await home.query<{ fun: string; jid: string; id: string; success: string; return: Record<string, unknown> }>(
       `SELECT fun, jid, id, success, "return" FROM salt_returns WHERE fun LIKE 'runner.%' ORDER BY jid`,
     );
     expect(new Set(rows.map((r) => r.id))).toEqual(new Set([MASTER_ID]));

@@ -5,25 +5,11 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CliHome, alive } from './support/cli.js';
 
 const home = new CliHome('jobledger-saltutil-e2e-');
 const USER = process.env.SUDO_USER ? `sudo_${process.env.SUDO_USER}` : os.userInfo().username;
-let pids = new Map<string, number>();
-
-let dbUrl = '';
-
-async function query<T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: dbUrl });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 async function runAsync(...args: string[]): Promise<string> {
   const r = await home.run(['run', ...args, '--async']);
@@ -121,18 +107,14 @@ interface ProcRow {
 }
 
 async function procEvents(jid: string, id: string) {
-  return query<{ seq: string; tag: string; data: Record<string, unknown> }>(
+  return home.query<{ seq: string; tag: string; data: Record<string, unknown> }>(
     `select id as seq, tag, data from salt_events where tag like $1 order by id`,
     [`salt/job/${jid}/%/${id}%`],
   );
 }
 
 beforeAll(async () => {
-  const up = await home.run(['up', '--detach', '--agents', 'web1,web2'], { timeoutMs: 180_000 });
-  expect(up.stderr).toBe('');
-  expect(up.code).toBe(0);
-  pids = home.recordedPids();
-  dbUrl = (await home.run(['db', 'url'])).stdout.trim();
+  await home.up(['web1', 'web2']);
 }, 200_000);
 
 afterEach(async (ctx) => {
@@ -140,12 +122,7 @@ afterEach(async (ctx) => {
   if (ctx.task.result?.state === 'fail') await home.run(['run', '*', 'saltutil.kill_all_jobs']);
 });
 
-afterAll(async () => {
-  const down = await home.run(['down']);
-  expect(down.code).toBe(0);
-  for (const [name, pid] of pids) expect(alive(pid), `${name} (pid ${pid}) still running after down`).toBe(false);
-  home.remove();
-}, 120_000);
+afterAll(() => home.downAndRemove(), 120_000);
 
 describe('saltutil job control, as Salt', () => {
   it("cmd.run 'sleep 1000; echo hehe' --async → find_job shows a live pid → kill_job → the sleep is gone → find_job {}", async () => {
@@ -188,13 +165,13 @@ describe('saltutil job control, as Salt', () => {
     ]);
     expect(events[1]!.data).toMatchObject({ jid, id: 'web1', fun: 'cmd.run', pid, signal: 9 });
     expect(events[2]!.data).toMatchObject({ jid, id: 'web1', fun: 'cmd.run', pid, outcome: 'signalled', signal: 9 });
-    expect(await query<ProcRow>('select pid, state, outcome, signal, retcode from procs where jid = $1', [jid])).toEqual([
+    expect(await home.query<ProcRow>('select pid, state, outcome, signal, retcode from procs where jid = $1', [jid])).toEqual([
       { pid, state: 'ended', outcome: 'signalled', signal: 9, retcode: null },
     ]);
-    expect(await query('select id from salt_returns where jid = $1', [jid])).toEqual([]);
+    expect(await home.query('select id from salt_returns where jid = $1', [jid])).toEqual([]);
 
     // The find_job and kill_job calls were jobs of their own, with their returns.
-    const calls = await query<{ fun: string; return: unknown }>(
+    const calls = await home.query<{ fun: string; return: unknown }>(
       `select fun, return from salt_returns where fun in ('saltutil.kill_job', 'saltutil.find_job') and full_ret->'fun_args' = $1::jsonb order by alter_time`,
       [JSON.stringify([jid])],
     );
@@ -207,7 +184,7 @@ describe('saltutil job control, as Salt', () => {
     const { stdout, pid } = await findStarted('web1', jid);
     expect(stdout).toBe(nestedRecord('web1', { arg: '1000', fun: 'test.sleep', jid, pid }));
     // In-process: the pid is web1's agent process.
-    expect([...pids.values()]).toContain(pid);
+    expect([...home.pids.values()]).toContain(pid);
     expect(procList(pid, 'environ')).toContain('JOBLEDGER_AGENT_IDS=web1');
 
     const term = await home.run(['run', 'web1', 'saltutil.term_job', jid]);
@@ -221,10 +198,10 @@ describe('saltutil job control, as Salt', () => {
     expect(events.map((e) => e.tag.split('/').at(-1))).toEqual(['started', 'signalled', 'ended']);
     expect(events[1]!.data).toMatchObject({ pid, signal: 15 });
     expect(events[2]!.data).toMatchObject({ pid, outcome: 'signalled', signal: 15 });
-    expect(await query<ProcRow>('select pid, state, outcome, signal, retcode from procs where jid = $1', [jid])).toEqual([
+    expect(await home.query<ProcRow>('select pid, state, outcome, signal, retcode from procs where jid = $1', [jid])).toEqual([
       { pid, state: 'ended', outcome: 'signalled', signal: 15, retcode: null },
     ]);
-    expect(await query('select id from salt_returns where jid = $1', [jid])).toEqual([]);
+    expect(await home.query('select id from salt_returns where jid = $1', [jid])).toEqual([]);
   });
 
   it("running lists the id's jobs but not itself; is_running 'cmd.*' keeps cmd.run; kill_all_jobs ends them", async () => {

@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { expect } from 'vitest';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI_BIN = path.join(REPO_ROOT, 'packages/cli/bin/jobledger.js');
@@ -42,6 +44,41 @@ export class CliHome {
         },
       );
     });
+  }
+
+  /** The pids `up` recorded, and the ledger's PostgreSQL URL, once `up` ran. */
+  pids = new Map<string, number>();
+  databaseUrl = '';
+
+  /** `up --detach --agents <ids>`: must succeed silently; records the pids and the database URL. */
+  async up(ids: readonly string[], opts: { env?: Record<string, string> } = {}): Promise<CliResult> {
+    const up = await this.run(['up', '--detach', '--agents', ids.join(',')], { env: opts.env, timeoutMs: 180_000 });
+    expect(up.stderr).toBe('');
+    expect(up.code).toBe(0);
+    this.pids = this.recordedPids();
+    const url = await this.run(['db', 'url']);
+    expect(url.code).toBe(0);
+    this.databaseUrl = url.stdout.trim();
+    return up;
+  }
+
+  /** `down`: must succeed and leave none of the recorded processes running; then removes the home. */
+  async downAndRemove(): Promise<void> {
+    const down = await this.run(['down']);
+    expect(down.code).toBe(0);
+    for (const [name, pid] of this.pids) expect(alive(pid), `${name} (pid ${pid}) still running after down`).toBe(false);
+    this.remove();
+  }
+
+  /** One query on the ledger's database (after `up`). */
+  async query<T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> {
+    const client = new pg.Client({ connectionString: this.databaseUrl });
+    await client.connect();
+    try {
+      return (await client.query<T>(sql, params)).rows;
+    } finally {
+      await client.end();
+    }
   }
 
   /** Pids recorded under `run/` (name → pid). */

@@ -15,6 +15,7 @@ import {
   formatJidInstance,
   formatJidInstanceExt,
   genJid,
+  isJid,
   keepJobsSeconds,
   ReturnerError,
   type ReturnLoad,
@@ -36,6 +37,14 @@ const SYNDIC_MINIONS = /^\.minions\..+\.p$/;
 export function jidDir(jid: string, root: string, hashType = 'sha256'): string {
   const h = createHash(hashType).update(jid).digest('hex');
   return path.join(root, h.slice(0, 2), h.slice(2));
+}
+
+/**
+ * Salt's `salt.utils.verify.valid_id`: a minion id names a directory, so it must not contain
+ * `/`, `\\` or NUL, nor be empty, `.` or `..` (which would leave the job directory).
+ */
+export function isValidMinionId(id: unknown): id is string {
+  return typeof id === 'string' && id !== '' && id !== '.' && id !== '..' && !/[/\\\0]/.test(id);
 }
 
 /** msgpack as `salt.payload.dumps` writes it. */
@@ -97,9 +106,28 @@ export class LocalCacheReturner implements Returner {
     }
   }
 
-  /** The job directory of `jid`. */
+  /** The job directory of `jid`; a jid not of Salt's forms is refused. */
   dirOf(jid: string): string {
+    if (!isJid(jid)) {
+      throw new ReturnerError(NAME, `invalid jid ${JSON.stringify(jid)}: a jid is 20 digits, optionally followed by _<suffix>`, {
+        retryable: false,
+      });
+    }
     return jidDir(jid, this.jobsRoot, this.hashType);
+  }
+
+  /** The directory of minion `id`'s return in job directory `dir`; an id that could leave it is refused. */
+  private minionDirOf(dir: string, id: unknown): string {
+    if (!isValidMinionId(id)) {
+      throw new ReturnerError(
+        NAME,
+        `invalid minion id ${JSON.stringify(id)}: an id must not be empty, '.', '..' or contain '/', '\\' or NUL`,
+        {
+          retryable: false,
+        },
+      );
+    }
+    return path.join(dir, id);
   }
 
   private fail(what: string, err: unknown): ReturnerError {
@@ -120,10 +148,10 @@ export class LocalCacheReturner implements Returner {
     const load: ReturnLoad = ret.jid === 'req' ? { ...ret, jid: genJid() } : ret;
     try {
       const dir = this.dirOf(load.jid);
+      const minionDir = this.minionDirOf(dir, load.id);
       if (await exists(path.join(dir, 'nocache'))) return;
       await mkdir(dir, { recursive: true });
       await this.writeJidFile(dir, load.jid, this.ctx.role === 'master');
-      const minionDir = path.join(dir, load.id);
       try {
         await mkdir(minionDir);
       } catch (err) {

@@ -181,4 +181,34 @@ describe('local_cache layout', () => {
     expect((err as ReturnerError).message).toContain('cachedir is not set');
     expect((err as ReturnerError).retryable).toBe(false);
   });
+
+  it('refuses a minion id or jid that would leave <cachedir>/jobs, writing nothing', async () => {
+    const lc = await cache();
+    const badIds = ['../../../escaped', '..', '.', '', 'a/b', 'a\\b', 'a\0b'];
+    for (const id of badIds) {
+      const err = await lc.returner(ret(id)).catch((e: unknown) => e);
+      expect(err, id).toBeInstanceOf(ReturnerError);
+      expect((err as ReturnerError).retryable).toBe(false);
+      expect((err as ReturnerError).message).toContain('invalid minion id');
+    }
+    const badJids = ['../../escaped', '2025030112000012345', '20250301120000123456_', 'x'.repeat(20), '/etc/passwd'];
+    for (const jid of badJids) {
+      for (const call of [
+        () => lc.returner(ret('web1', jid)),
+        () => lc.saveLoad!(jid, { fun: 'test.ping' }, ['web1']),
+        () => lc.getLoad!(jid),
+        () => lc.getJid!(jid),
+      ]) {
+        const err = await call().catch((e: unknown) => e);
+        expect(err, jid).toBeInstanceOf(ReturnerError);
+        expect((err as ReturnerError).retryable).toBe(false);
+        expect((err as ReturnerError).message).toContain('invalid jid');
+      }
+    }
+    // Nothing was written anywhere: not outside jobs/, not even a job directory.
+    expect(await readdir(dir)).toEqual([]);
+    // Salt's unique_jid form and ids with dots are fine.
+    await lc.returner(ret('web1.example.com', '20250301120000123456_4242'));
+    expect(await lc.getJid!('20250301120000123456_4242')).toEqual({ 'web1.example.com': { return: true, retcode: 0, success: true } });
+  });
 });

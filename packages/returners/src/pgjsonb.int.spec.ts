@@ -1,4 +1,7 @@
 import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
@@ -6,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReturnerError, type ReturnLoad } from '@jobledger/core';
 import { freshDatabase, uniqueName } from '../../../test/support/servers.js';
 import { ReturnerRegistry } from './registry.js';
-import { UNAVAILABLE_TEXT } from './pgjsonb.js';
+import { isUnavailable, pgjsonbConnectionOptions, pgjsonbPoolConfig, UNAVAILABLE_TEXT } from './pgjsonb.js';
 import { recordingLogger } from './testing/recording-logger.js';
 
 let url: string;
@@ -298,5 +301,209 @@ describe('pgjsonb', () => {
     expect(bad).toBeInstanceOf(ReturnerError);
     expect(bad.retryable).toBe(false);
     expect(bad.message).toContain('value too long');
+  });
+
+  it('stores a big batch of events under one lock, not one per event (the lock table stays small)', async () => {
+    // More distinct tags than max_locks_per_transaction: one lock per event would fill the
+    // shared lock table on a big enough batch (53200, retried forever).
+    const count = 3000;
+    const events = Array.from({ length: count }, (_, i) => ({ tag: `jobledger/test/batch/${i}`, data: { i } }));
+    const r = await registry.get('pgjsonb');
+    let done = false;
+    let most = 0;
+    const watching = (async () => {
+      while (!done) {
+        // pgjsonb's event locks: advisory locks whose first key is "pgev".
+        const { rows } = await db.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND classid::bigint = ${0x7067_6576}`,
+        );
+        most = Math.max(most, rows[0]!.n);
+        await new Promise((res) => setTimeout(res, 20));
+      }
+    })();
+    const started = Date.now();
+    await r.eventReturn!(events).finally(() => (done = true));
+    await watching;
+    const { rows } = await db.query(`SELECT count(*)::int AS n FROM salt_events WHERE tag LIKE 'jobledger/test/batch/%'`);
+    expect(rows[0].n).toBe(count);
+    // The batch took long enough for the watcher to see its locks.
+    expect(Date.now() - started).toBeGreaterThan(100);
+    expect(most).toBe(1);
+  }, 120_000);
+
+  it('connects through a Unix socket directory given as host, as libpq does', async () => {
+    const target = new URL(url);
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'jl-pgsock-'));
+    // A port no TCP server uses: a connection that ignored the socket directory would fail.
+    const fakePort = 1;
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect(Number(target.port), target.hostname);
+      client.pipe(upstream).pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    proxy.listen(path.join(dir, `.s.PGSQL.${fakePort}`));
+    await once(proxy, 'listening');
+    const viaSocket = new ReturnerRegistry({
+      role: 'agent',
+      hostId: 'sock1',
+      config: { 'returner.pgjsonb': { ...optionsOf(url), host: dir, port: fakePort } },
+      logger: recordingLogger(),
+    });
+    try {
+      await (await viaSocket.get('pgjsonb')).returner({ ...RET, id: 'sock1' });
+    } finally {
+      await viaSocket.closeAll();
+      proxy.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+    const { rows } = await db.query(`SELECT count(*)::int AS n FROM salt_returns WHERE id = 'sock1'`);
+    expect(rows[0].n).toBe(1);
+  });
+
+  it('connects to an IPv6 host (::1)', async (ctx) => {
+    const target = new URL(url);
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect(Number(target.port), target.hostname);
+      client.pipe(upstream).pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    const listening = await new Promise<boolean>((resolve) => {
+      proxy.once('error', () => resolve(false));
+      proxy.listen(0, '::1', () => resolve(true));
+    });
+    if (!listening) ctx.skip();
+    const port = (proxy.address() as AddressInfo).port;
+    const v6 = new ReturnerRegistry({
+      role: 'agent',
+      hostId: 'v6',
+      config: { 'returner.pgjsonb': { ...optionsOf(url), host: '::1', port } },
+      logger: recordingLogger(),
+    });
+    try {
+      await (await v6.get('pgjsonb')).returner({ ...RET, id: 'v6host' });
+    } finally {
+      await v6.closeAll();
+      proxy.close();
+    }
+    const { rows } = await db.query(`SELECT count(*)::int AS n FROM salt_returns WHERE id = 'v6host'`);
+    expect(rows[0].n).toBe(1);
+  });
+
+  it('sslmode require asks for SSL (this test server has none); disable does not', async () => {
+    const withSsl = new ReturnerRegistry({
+      role: 'agent',
+      hostId: 'ssl1',
+      config: { 'returner.pgjsonb': { ...optionsOf(url), sslmode: 'require' } },
+      logger: recordingLogger(),
+    });
+    const err = (await (await withSsl.get('pgjsonb')).returner(RET).catch((e: unknown) => e)) as ReturnerError;
+    await withSsl.closeAll();
+    expect(err).toBeInstanceOf(ReturnerError);
+    expect(err.message).toContain('does not support SSL');
+    expect(err.retryable).toBe(false);
+
+    const missing = new ReturnerRegistry({
+      role: 'agent',
+      hostId: 'ssl2',
+      config: { 'returner.pgjsonb': { ...optionsOf(url), sslmode: 'verify-full', sslrootcert: '/nonexistent/root.crt' } },
+      logger: recordingLogger(),
+    });
+    const err2 = (await (await missing.get('pgjsonb')).returner(RET).catch((e: unknown) => e)) as ReturnerError;
+    await missing.closeAll();
+    expect(err2).toBeInstanceOf(ReturnerError);
+    expect(err2.message).toContain('could not read the sslrootcert file /nonexistent/root.crt');
+    expect(err2.retryable).toBe(false);
+  });
+
+  it("recognises pg's connect, query and statement timeouts as retryable", async () => {
+    // A server that accepts connections and never answers.
+    const silent = net.createServer(() => undefined);
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const silentPort = (silent.address() as AddressInfo).port;
+    const target = new URL(url);
+    const base = {
+      user: decodeURIComponent(target.username),
+      password: decodeURIComponent(target.password),
+      database: decodeURIComponent(target.pathname.slice(1)),
+    };
+
+    const stuck = new pg.Pool({ ...base, host: '127.0.0.1', port: silentPort, connectionTimeoutMillis: 200, max: 1 });
+    const connectErr = await stuck.query('SELECT 1').catch((e: unknown) => e);
+    expect(String(connectErr)).toMatch(/timeout/i);
+    expect(isUnavailable(connectErr)).toBe(true);
+    await stuck.end();
+    silent.close();
+
+    // The pool is full and its only client is busy: pg-pool's checkout timeout.
+    const small = new pg.Pool({ ...base, host: target.hostname, port: Number(target.port), max: 1, connectionTimeoutMillis: 200 });
+    const busy = small.query('SELECT pg_sleep(1)');
+    const checkoutErr = await small.query('SELECT 1').catch((e: unknown) => e);
+    expect(String(checkoutErr)).toContain('timeout exceeded when trying to connect');
+    expect(isUnavailable(checkoutErr)).toBe(true);
+    await busy;
+    await small.end();
+
+    const reads = new pg.Pool({ ...base, host: target.hostname, port: Number(target.port), max: 1, query_timeout: 200 });
+    const readErr = await reads.query('SELECT pg_sleep(2)').catch((e: unknown) => e);
+    expect(String(readErr)).toContain('Query read timeout');
+    expect(isUnavailable(readErr)).toBe(true);
+    await reads.end();
+
+    const statements = new pg.Pool({ ...base, host: target.hostname, port: Number(target.port), max: 1, statement_timeout: 200 });
+    const statementErr = await statements.query('SELECT pg_sleep(2)').catch((e: unknown) => e);
+    expect((statementErr as { code?: string }).code).toBe('57014');
+    expect(isUnavailable(statementErr)).toBe(true);
+    await statements.end();
+
+    // Bad SQL is not a timeout.
+    expect(isUnavailable(await db.query('SELECT nope FROM nowhere').catch((e: unknown) => e))).toBe(false);
+  }, 30_000);
+});
+
+describe('pgjsonb pool settings', () => {
+  it('passes each connection parameter separately, with timeouts, keep-alive and 4 connections', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'jl-pgssl-'));
+    try {
+      for (const f of ['client.crt', 'client.key', 'root.crt', 'root.crl']) await writeFile(path.join(dir, f), `${f} content`);
+      const o = pgjsonbConnectionOptions({ host: '::1', port: '5433', user: 'u@x', pass: 'p:/@', db: 'd b' });
+      const c = await pgjsonbPoolConfig(o, 'master');
+      expect(c).toMatchObject({ host: '::1', port: 5433, user: 'u@x', password: 'p:/@', database: 'd b', ssl: false, keepAlive: true });
+      expect(c.connectionString).toBeUndefined();
+      expect(c.max).toBeGreaterThanOrEqual(4);
+      expect(c.connectionTimeoutMillis).toBe(10_000);
+      expect(c.query_timeout).toBe(30_000);
+      expect(c.statement_timeout).toBe(30_000);
+
+      const ssl = async (extra: Record<string, unknown>) =>
+        (await pgjsonbPoolConfig(pgjsonbConnectionOptions({ host: 'db', port: 5432, ...extra }), 'agent')).ssl;
+      expect(await ssl({ sslmode: 'disable' })).toBe(false);
+      expect(await ssl({ sslmode: 'prefer' })).toBe(false);
+      expect(await ssl({ sslmode: 'require' })).toEqual({ rejectUnauthorized: false });
+      const files = {
+        sslcert: path.join(dir, 'client.crt'),
+        sslkey: path.join(dir, 'client.key'),
+        sslrootcert: path.join(dir, 'root.crt'),
+        sslcrl: path.join(dir, 'root.crl'),
+      };
+      const full = (await ssl({ sslmode: 'verify-full', ...files })) as Record<string, unknown>;
+      expect(full).toMatchObject({ rejectUnauthorized: true });
+      expect(String(full['cert'])).toBe('client.crt content');
+      expect(String(full['key'])).toBe('client.key content');
+      expect(String(full['ca'])).toBe('root.crt content');
+      expect(String(full['crl'])).toBe('root.crl content');
+      expect(full['checkServerIdentity']).toBeUndefined();
+      const ca = (await ssl({ sslmode: 'verify-ca', sslrootcert: files.sslrootcert })) as Record<string, unknown>;
+      expect(ca['rejectUnauthorized']).toBe(true);
+      expect(typeof ca['checkServerIdentity']).toBe('function');
+      // As libpq: require with a root certificate verifies the chain like verify-ca.
+      const requireCa = (await ssl({ sslmode: 'require', sslrootcert: files.sslrootcert })) as Record<string, unknown>;
+      expect(requireCa['rejectUnauthorized']).toBe(true);
+      expect(() => pgjsonbConnectionOptions({ host: 'db', port: 5432, sslmode: 'sometimes' })).toThrow(/sslmode must be one of/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,7 +1,8 @@
 /**
  * Salt's `pgjsonb` returner against any PostgreSQL: options `returner.pgjsonb.<opt>` (or a
  * `returner.pgjsonb:` mapping) `host` (localhost), `user` (salt), `pass` (salt), `db` (salt),
- * `port` (5432), `sslmode`, `sslcert`, `sslkey`, `sslrootcert`.
+ * `port` (5432), `sslmode`, `sslcert`, `sslkey`, `sslrootcert`, `sslcrl`. `host` may be a Unix
+ * socket directory or an IPv6 address, as with libpq.
  *
  * Differences from Salt, all deliberate:
  *  - Salt leaves creating the tables to the user; this returner creates Salt's schema (the DDL
@@ -11,8 +12,14 @@
  *  - `save_load` keeps the first load of a jid (ON CONFLICT DO NOTHING) instead of Salt's
  *    upsert, which replaced the publish load with each minion's return load.
  *  - `get_fun` works on PostgreSQL (Salt's query uses MySQL backticks); `get_jids_filter` exists.
- *  - Failures are raised as `ReturnerError`, retryable when the server is unreachable.
+ *  - Failures are raised as `ReturnerError`, retryable when the server is unreachable, not
+ *    serving yet, or times out (connect 10 s, query 30 s, also the session's statement_timeout).
+ *  - `event_return` takes one advisory lock per batch, not per event.
+ *  - Without `sslmode`, or with `allow` / `prefer`, the connection is not encrypted
+ *    (node-postgres cannot fall back from SSL to plain as libpq does); see `pgjsonbSslConfig`.
  */
+import { readFile } from 'node:fs/promises';
+import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import {
   formatJidInstance,
@@ -85,10 +92,122 @@ const NETWORK_CODES = new Set([
 export function isUnavailable(err: unknown): boolean {
   const code = errorCode(err);
   if (NETWORK_CODES.has(code)) return true;
-  // connection_exception, cannot_connect_now / admin_shutdown / crash_shutdown, insufficient_resources
-  if (/^(08|57P0|53)/.test(code)) return true;
+  // connection_exception, cannot_connect_now / admin_shutdown / crash_shutdown,
+  // insufficient_resources, query_canceled (statement_timeout)
+  if (/^(08|57P0|53)/.test(code) || code === '57014') return true;
   const text = errorText(err);
-  return /Connection terminated|timeout expired|connect ETIMEDOUT|Client has encountered a connection error/i.test(text);
+  return /Connection terminated|timeout expired|timeout exceeded when trying to connect|Query read timeout|connect ETIMEDOUT|Client has encountered a connection error/i.test(
+    text,
+  );
+}
+
+/** pgjsonb's connection options after defaults, as plain values (the key of a pool). */
+export interface PgjsonbConnectionOptions {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+  sslmode?: string;
+  sslcert?: string;
+  sslkey?: string;
+  sslrootcert?: string;
+  sslcrl?: string;
+}
+
+const SSL_MODES = new Set(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']);
+
+/** Checks and normalises the looked-up options; a bad one is a non-retryable error. */
+export function pgjsonbConnectionOptions(o: Record<string, unknown>): PgjsonbConnectionOptions {
+  const port = Number(o['port']);
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) {
+    throw new ReturnerError(NAME, `option port must be a TCP port, got ${JSON.stringify(o['port'])}`, { retryable: false });
+  }
+  const str = (k: string) => (o[k] === undefined || o[k] === null || o[k] === '' ? undefined : optionText(o[k]));
+  const out: PgjsonbConnectionOptions = {
+    host: str('host') ?? DEFAULTS.host,
+    port,
+    user: str('user') ?? '',
+    password: str('pass') ?? '',
+    database: str('db') ?? '',
+  };
+  const sslmode = str('sslmode');
+  if (sslmode !== undefined) {
+    if (!SSL_MODES.has(sslmode)) {
+      throw new ReturnerError(NAME, `option sslmode must be one of ${[...SSL_MODES].join(', ')}, got ${JSON.stringify(sslmode)}`, {
+        retryable: false,
+      });
+    }
+    out.sslmode = sslmode;
+  }
+  for (const k of ['sslcert', 'sslkey', 'sslrootcert', 'sslcrl'] as const) {
+    const v = str(k);
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
+async function readSslFile(option: string, file: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    throw new ReturnerError(NAME, `could not read the ${option} file ${file}: ${errorText(err)}`, { retryable: false, cause: err });
+  }
+}
+
+/**
+ * libpq's SSL parameters as node-postgres's `ssl` option: `disable` (and `allow`, `prefer` or
+ * no sslmode, which node-postgres cannot fall back from) connect without SSL; `require`
+ * encrypts without checking the server's certificate, unless `sslrootcert` is given (then, as
+ * libpq, it acts as `verify-ca`); `verify-ca` checks the certificate against `sslrootcert`
+ * (or the system's CAs) but not the host name; `verify-full` checks both. `sslcert` / `sslkey`
+ * are the client certificate and key, `sslcrl` a revocation list (PEM files, read here).
+ */
+export async function pgjsonbSslConfig(o: PgjsonbConnectionOptions): Promise<false | ConnectionOptions> {
+  const mode = o.sslmode ?? 'prefer';
+  if (mode === 'disable' || mode === 'allow' || mode === 'prefer') return false;
+  const ssl: ConnectionOptions = {};
+  if (o.sslcert !== undefined) ssl.cert = await readSslFile('sslcert', o.sslcert);
+  if (o.sslkey !== undefined) ssl.key = await readSslFile('sslkey', o.sslkey);
+  if (o.sslrootcert !== undefined) ssl.ca = await readSslFile('sslrootcert', o.sslrootcert);
+  if (o.sslcrl !== undefined) ssl.crl = await readSslFile('sslcrl', o.sslcrl);
+  const verifyCa = mode === 'verify-ca' || (mode === 'require' && o.sslrootcert !== undefined);
+  if (mode === 'require' && !verifyCa) {
+    ssl.rejectUnauthorized = false;
+  } else {
+    ssl.rejectUnauthorized = true;
+    // verify-ca: the chain is checked, the host name is not.
+    if (verifyCa) ssl.checkServerIdentity = () => undefined;
+  }
+  return ssl;
+}
+
+/** Timeouts of the pgjsonb pools: a call never hangs on a server that stopped answering. */
+export const PGJSONB_TIMEOUTS = { connectMs: 10_000, queryMs: 30_000, statementMs: 30_000 } as const;
+/** `clean_old_jobs` may purge large tables: its statements may take this long. */
+const CLEAN_TIMEOUT_MS = 600_000;
+
+/**
+ * node-postgres pool settings for the options: every connection parameter a separate field
+ * (a Unix socket directory or an IPv6 address as host works as with libpq), timeouts, and at
+ * least 4 connections (the master's job cache and event feeds may share one instance).
+ */
+export async function pgjsonbPoolConfig(o: PgjsonbConnectionOptions, role: string): Promise<pg.PoolConfig> {
+  return {
+    host: o.host,
+    port: o.port,
+    user: o.user,
+    password: o.password,
+    database: o.database,
+    ssl: await pgjsonbSslConfig(o),
+    max: 4,
+    idleTimeoutMillis: 10_000,
+    connectionTimeoutMillis: PGJSONB_TIMEOUTS.connectMs,
+    query_timeout: PGJSONB_TIMEOUTS.queryMs,
+    statement_timeout: PGJSONB_TIMEOUTS.statementMs,
+    keepAlive: true,
+    application_name: `jobledger-pgjsonb-${role}`,
+  };
 }
 
 function json(value: unknown): string {
@@ -105,61 +224,38 @@ class PgjsonbReturner implements Returner {
 
   constructor(private readonly ctx: ReturnerContext) {}
 
-  private connectionConfig(ret?: ReturnLoad): pg.PoolConfig {
+  /** The options of this call: the key of its pool. */
+  private connectionOptions(ret?: ReturnLoad): PgjsonbConnectionOptions {
     const o = returnerOptions(this.ctx, PGJSONB_PREFIX, ATTRS, DEFAULTS, ret);
-    const port = Number(o['port']);
-    if (!Number.isInteger(port) || port <= 0 || port > 65535) {
-      throw new ReturnerError(NAME, `option port must be a TCP port, got ${JSON.stringify(o['port'])}`, { retryable: false });
-    }
-    const str = (k: string) => (o[k] === undefined || o[k] === null || o[k] === '' ? undefined : optionText(o[k]));
-    // `pg` takes libpq's SSL parameters in a connection string.
-    const params = new URLSearchParams();
-    for (const k of ['sslmode', 'sslcert', 'sslkey', 'sslrootcert']) {
-      const v = str(k);
-      if (v !== undefined) params.set(k, v);
-    }
-    const user = str('user') ?? '';
-    const host = str('host') ?? 'localhost';
-    const url = new URL('postgres://localhost');
-    url.hostname = host.startsWith('/') ? 'localhost' : host;
-    url.port = String(port);
-    url.username = encodeURIComponent(user);
-    url.password = encodeURIComponent(str('pass') ?? '');
-    url.pathname = `/${encodeURIComponent(str('db') ?? '')}`;
-    url.search = params.toString();
-    const config: pg.PoolConfig = {
-      connectionString: url.toString(),
-      max: 2,
-      idleTimeoutMillis: 10_000,
-      connectionTimeoutMillis: 10_000,
-      application_name: `jobledger-pgjsonb-${this.ctx.role}`,
-    };
-    // A Unix socket directory as host, as libpq allows.
-    if (host.startsWith('/')) config.host = host;
-    return config;
+    return pgjsonbConnectionOptions(o);
   }
 
   /** The pool for the options of this call, the schema created on its first use. */
   private async connection(ret?: ReturnLoad): Promise<pg.Pool> {
-    const config = this.connectionConfig(ret);
-    const key = JSON.stringify(config);
+    const options = this.connectionOptions(ret);
+    const key = JSON.stringify(options);
     let conn = this.connections.get(key);
     if (!conn) {
-      const pool = new pg.Pool(config);
-      // An idle client's error (server restart) must not crash the process.
-      pool.on('error', (err) => this.ctx.logger.warn({ err }, 'pgjsonb: idle PostgreSQL connection failed'));
-      // A checked-out client's error (the server stopped mid-call) fails its query; the event
-      // itself must not become an uncaught exception.
-      pool.on('connect', (client) => client.on('error', () => undefined));
-      conn = { pool };
-      this.connections.set(key, conn);
+      const config = await pgjsonbPoolConfig(options, this.ctx.role);
+      conn = this.connections.get(key);
+      if (!conn) {
+        const pool = new pg.Pool(config);
+        // An idle client's error (server restart) must not crash the process.
+        pool.on('error', (err) => this.ctx.logger.warn({ err }, 'pgjsonb: idle PostgreSQL connection failed'));
+        // A checked-out client's error (the server stopped mid-call) fails its query; the event
+        // itself must not become an uncaught exception.
+        pool.on('connect', (client) => client.on('error', () => undefined));
+        conn = { pool };
+        this.connections.set(key, conn);
+      }
     }
-    conn.ready ??= this.createSchema(conn.pool).catch((err: unknown) => {
-      conn.ready = undefined;
+    const c = conn;
+    c.ready ??= this.createSchema(c.pool).catch((err: unknown) => {
+      c.ready = undefined;
       throw err;
     });
-    await conn.ready;
-    return conn.pool;
+    await c.ready;
+    return c.pool;
   }
 
   private async createSchema(pool: pg.Pool): Promise<void> {
@@ -231,9 +327,11 @@ class PgjsonbReturner implements Returner {
     await this.run('store events', async () => {
       const pool = await this.connection();
       await this.transaction(pool, async (client) => {
+        // One lock for the batch (not one per event: a big batch would fill the lock table),
+        // so two writers never both find an event missing and both store it.
+        await client.query('SELECT pg_advisory_xact_lock($1, 0)', [LOCK_EVENT]);
         for (const event of events) {
           const tag = event.tag ?? '';
-          await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_EVENT, tag]);
           await client.query(
             `INSERT INTO salt_events (tag, data, master_id, alter_time)
              SELECT $1::varchar, $2::jsonb, $3::varchar, now()
@@ -247,7 +345,9 @@ class PgjsonbReturner implements Returner {
 
   async saveLoad(jid: string, load: Record<string, unknown>): Promise<void> {
     await this.run(`store the load of job ${jid}`, async () => {
-      const pool = await this.connection();
+      // An agent stores the load where its --return stores the returns: the load carries the
+      // job's ret_config / ret_kwargs. The master's job cache uses its configuration only.
+      const pool = await this.connection(this.ctx.role === 'agent' ? (load as ReturnLoad) : undefined);
       await pool.query('INSERT INTO jids (jid, load) VALUES ($1, $2::jsonb) ON CONFLICT (jid) DO NOTHING', [jid, json(load)]);
     });
   }
@@ -326,22 +426,30 @@ class PgjsonbReturner implements Returner {
     const archive = Boolean(this.ctx.config['archive_jobs']);
     await this.run('clean old jobs', async () => {
       const pool = await this.connection();
-      const { rows } = await pool.query<{ stamp: Date }>('SELECT now() - make_interval(secs => $1) AS stamp', [keep]);
-      const stamp = rows[0]!.stamp;
-      if (archive) {
-        for (const table of ['jids', 'salt_returns', 'salt_events']) {
-          await pool.query(`CREATE TABLE IF NOT EXISTS ${table}_archive (LIKE ${table})`);
+      // Purging a large table may take longer than a call's usual 30 s; one transaction, so
+      // an archive never holds rows that were not purged (or the other way round).
+      await this.transaction(pool, async (client) => {
+        await client.query(`SET LOCAL statement_timeout = ${CLEAN_TIMEOUT_MS}`);
+        // node-postgres reads a per-query `query_timeout` (its types do not list it).
+        const q = (text: string, values: unknown[] = []) =>
+          client.query({ text, values, query_timeout: CLEAN_TIMEOUT_MS } as pg.QueryConfig);
+        const { rows } = await q('SELECT now() - make_interval(secs => $1) AS stamp', [keep]);
+        const stamp = (rows[0] as { stamp: Date }).stamp;
+        if (archive) {
+          for (const table of ['jids', 'salt_returns', 'salt_events']) {
+            await q(`CREATE TABLE IF NOT EXISTS ${table}_archive (LIKE ${table})`);
+          }
+          await q(
+            'INSERT INTO jids_archive SELECT * FROM jids WHERE jid IN (SELECT DISTINCT jid FROM salt_returns WHERE alter_time < $1)',
+            [stamp],
+          );
+          await q('INSERT INTO salt_returns_archive SELECT * FROM salt_returns WHERE alter_time < $1', [stamp]);
+          await q('INSERT INTO salt_events_archive SELECT * FROM salt_events WHERE alter_time < $1', [stamp]);
         }
-        await pool.query(
-          'INSERT INTO jids_archive SELECT * FROM jids WHERE jid IN (SELECT DISTINCT jid FROM salt_returns WHERE alter_time < $1)',
-          [stamp],
-        );
-        await pool.query('INSERT INTO salt_returns_archive SELECT * FROM salt_returns WHERE alter_time < $1', [stamp]);
-        await pool.query('INSERT INTO salt_events_archive SELECT * FROM salt_events WHERE alter_time < $1', [stamp]);
-      }
-      await pool.query('DELETE FROM jids WHERE jid IN (SELECT DISTINCT jid FROM salt_returns WHERE alter_time < $1)', [stamp]);
-      await pool.query('DELETE FROM salt_returns WHERE alter_time < $1', [stamp]);
-      await pool.query('DELETE FROM salt_events WHERE alter_time < $1', [stamp]);
+        await q('DELETE FROM jids WHERE jid IN (SELECT DISTINCT jid FROM salt_returns WHERE alter_time < $1)', [stamp]);
+        await q('DELETE FROM salt_returns WHERE alter_time < $1', [stamp]);
+        await q('DELETE FROM salt_events WHERE alter_time < $1', [stamp]);
+      });
     });
   }
 

@@ -4,8 +4,10 @@
  * whose default export is a `ReturnerModule`. A plugin with a built-in's name replaces it; a
  * plugin file that fails to load is logged and skipped.
  *
- * Instances are created on first use and cached per (name, `--return_config`,
- * `--return_kwargs`), so a returner keeps its connections between jobs.
+ * Instances are created on first use and cached per (name, `--return_config`), so a returner
+ * keeps its connections between jobs. `--return_kwargs` is not part of the key (a key per
+ * distinct mapping would grow without limit): a returner reads it from each call's
+ * `ret.ret_kwargs`, as Salt's returners do (`_get_options(ret)`).
  */
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -40,7 +42,10 @@ export interface ReturnerRegistryOptions {
 export interface ReturnerGetOptions {
   /** `--return_config NAME`. */
   retConfig?: string;
-  /** `--return_kwargs`. */
+  /**
+   * `--return_kwargs`: accepted but not used to pick or create the instance; the returner reads
+   * them from `ret.ret_kwargs` of each call.
+   */
   retKwargs?: Readonly<Record<string, unknown>>;
 }
 
@@ -146,10 +151,11 @@ export class ReturnerRegistry {
   /** The returner `name` with the job's return options; `UnknownReturnerError` if there is none. */
   async get(name: string, opts: ReturnerGetOptions = {}): Promise<Returner> {
     await this.loadPlugins();
-    const key = JSON.stringify([name, opts.retConfig ?? null, opts.retKwargs ?? null]);
+    const retConfig = opts.retConfig === '' ? undefined : opts.retConfig;
+    const key = JSON.stringify([name, retConfig ?? null]);
     let instance = this.instances.get(key);
     if (!instance) {
-      instance = this.create(name, opts);
+      instance = this.create(name, retConfig);
       this.instances.set(key, instance);
       instance.catch(() => {
         if (this.instances.get(key) === instance) this.instances.delete(key);
@@ -158,7 +164,7 @@ export class ReturnerRegistry {
     return instance;
   }
 
-  private async create(name: string, opts: ReturnerGetOptions): Promise<Returner> {
+  private async create(name: string, retConfig: string | undefined): Promise<Returner> {
     const mod = this.modules.get(name);
     if (!mod) throw new UnknownReturnerError(name);
     const { role, hostId, config, logger } = this.options;
@@ -168,9 +174,8 @@ export class ReturnerRegistry {
       hostId,
       config,
       logger,
-      load: (other) => this.get(other, opts),
-      ...(opts.retConfig !== undefined ? { retConfig: opts.retConfig } : {}),
-      ...(opts.retKwargs !== undefined ? { retKwargs: opts.retKwargs } : {}),
+      load: (other) => this.get(other, retConfig !== undefined ? { retConfig } : {}),
+      ...(retConfig !== undefined ? { retConfig } : {}),
     };
     try {
       const returner = await mod.create(ctx);

@@ -1,4 +1,7 @@
+import { once } from 'node:events';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -76,16 +79,15 @@ describe('ReturnerRegistry', () => {
     expect(err.message).toBe("Returner nosuch.returner could not be loaded: 'nosuch.returner' is not available.");
   });
 
-  it('caches one instance per (name, return_config, return_kwargs)', async () => {
+  it('caches one instance per (name, return_config); return_kwargs make no new instance', async () => {
     registry = new ReturnerRegistry({ role: 'agent', hostId: 'web1', config: { cachedir: dir }, logger });
     const a = await registry.get('local_cache');
     expect(await registry.get('local_cache')).toBe(a);
     const b = await registry.get('local_cache', { retConfig: 'alt' });
     expect(b).not.toBe(a);
     expect(await registry.get('local_cache', { retConfig: 'alt' })).toBe(b);
-    const c = await registry.get('local_cache', { retKwargs: { x: 1 } });
-    expect(c).not.toBe(a);
-    expect(await registry.get('local_cache', { retKwargs: { x: 1 } })).toBe(c);
+    for (let i = 0; i < 50; i++) expect(await registry.get('local_cache', { retKwargs: { x: i } })).toBe(a);
+    expect(await registry.get('local_cache', { retConfig: 'alt', retKwargs: { x: 1 } })).toBe(b);
   });
 
   it('loads .ts, .js and .mjs plugins, lets a plugin override a built-in, and skips broken files', async () => {
@@ -178,5 +180,92 @@ describe('ReturnerRegistry', () => {
       retryable: false,
       message: expect.stringContaining('lists no returners'),
     });
+  });
+});
+
+/** The code block of docs/returners.md that starts with the comment line `// <file>`. */
+async function docsExample(file: string): Promise<string> {
+  const doc = await readFile(new URL('../../../docs/returners.md', import.meta.url), 'utf8');
+  const start = doc.indexOf(`// ${file}\n`);
+  expect(start, `example ${file} in docs/returners.md`).toBeGreaterThan(0);
+  return doc.slice(start, doc.indexOf('\n```', start));
+}
+
+describe('the plugin examples of docs/returners.md', () => {
+  it('webhook (agent): getReturnerOptions from @jobledger/core, --return_config and ret_kwargs per call', async () => {
+    const received: { url: string; body: unknown }[] = [];
+    let status = 200;
+    const server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        received.push({ url: req.url ?? '', body: JSON.parse(body) as unknown });
+        res.writeHead(status).end();
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const ext = path.join(dir, 'returners');
+      await mkdir(ext);
+      await writeFile(path.join(ext, 'webhook.js'), await docsExample('$JOBLEDGER_HOME/extmods/returners/webhook.js'));
+      registry = new ReturnerRegistry({
+        role: 'agent',
+        hostId: 'web1',
+        config: { 'webhook.url': `${base}/main`, 'alt.webhook': { url: `${base}/alt` } },
+        logger,
+        extensionDirs: [ext],
+      });
+      expect(registry.names()).not.toContain('webhook');
+      const hook = await registry.get('webhook');
+      expect(logger.messages('error')).toEqual([]);
+      await hook.returner(RET);
+      await hook.returner({ ...RET, id: 'web2', ret_kwargs: { url: `${base}/kwargs` } });
+      await (await registry.get('webhook', { retConfig: 'alt' })).returner({ ...RET, id: 'web3', ret_config: 'alt' });
+      expect(received.map((r) => [r.url, (r.body as ReturnLoad).id])).toEqual([
+        ['/main', 'web1'],
+        ['/kwargs', 'web2'],
+        ['/alt', 'web3'],
+      ]);
+      status = 503;
+      await expect(hook.returner(RET)).rejects.toMatchObject({ retryable: true, message: expect.stringContaining('503') });
+    } finally {
+      server.close();
+    }
+  });
+
+  it('event_log (master): event_return and returner append JSON lines', async () => {
+    const ext = path.join(dir, 'returners');
+    await mkdir(ext);
+    await writeFile(path.join(ext, 'event_log.js'), await docsExample('$JOBLEDGER_HOME/extmods/returners/event_log.js'));
+    const out = path.join(dir, 'events.jsonl');
+    registry = new ReturnerRegistry({
+      role: 'master',
+      hostId: 'm1_master',
+      config: { event_log: { path: out } },
+      logger,
+      extensionDirs: [ext],
+    });
+    const r = await registry.get('event_log');
+    await r.eventReturn!([
+      { tag: 'salt/job/20250301120000123456/new', data: { jid: '20250301120000123456' } },
+      { tag: 'salt/job/20250301120000123456/ret/web1', data: { id: 'web1' } },
+    ]);
+    await r.returner(RET);
+    expect(await lines(out)).toEqual([
+      { master: 'm1_master', tag: 'salt/job/20250301120000123456/new', data: { jid: '20250301120000123456' } },
+      { master: 'm1_master', tag: 'salt/job/20250301120000123456/ret/web1', data: { id: 'web1' } },
+      RET,
+    ]);
+    const missing = new ReturnerRegistry({
+      role: 'master',
+      hostId: 'm1_master',
+      config: { 'event_log.path': path.join(dir, 'no', 'such', 'dir', 'x.jsonl') },
+      logger,
+      extensionDirs: [ext],
+    });
+    await expect((await missing.get('event_log')).eventReturn!([{ tag: 't', data: {} }])).rejects.toMatchObject({ retryable: false });
+    await missing.closeAll();
   });
 });

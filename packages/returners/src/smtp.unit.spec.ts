@@ -120,7 +120,7 @@ describe('smtp', () => {
     expect(smtp.received[0]!.user).toBe('saltdev');
 
     await expect(
-      (await reg.get('smtp', { retConfig: 'alternative', retKwargs: { password: 'wrong' } })).returner(RET),
+      (await reg.get('smtp', { retConfig: 'alternative' })).returner({ ...RET, ret_kwargs: { password: 'wrong' } }),
     ).rejects.toMatchObject({
       retryable: false,
     });
@@ -137,7 +137,7 @@ describe('smtp', () => {
       retryable: true,
       message: expect.stringContaining(`127.0.0.1:${port}`),
     });
-    await expect((await reg.get('smtp', { retKwargs: { to: '' } })).returner(RET)).rejects.toMatchObject({
+    await expect((await reg.get('smtp')).returner({ ...RET, ret_kwargs: { to: '' } })).rejects.toMatchObject({
       retryable: false,
       message: expect.stringContaining('from, to and host are required'),
     });

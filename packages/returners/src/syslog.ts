@@ -76,7 +76,11 @@ export interface SyslogSettings {
 /** Salt's `_verify_options`, as one error text, or the settings to send with. */
 export function syslogSettings(opts: Record<string, unknown>, defaultTag: string): SyslogSettings | string {
   const rawOptions = opts['options'];
-  const options = Array.isArray(rawOptions) ? rawOptions : rawOptions === undefined || rawOptions === '' ? [] : [rawOptions];
+  const options = Array.isArray(rawOptions)
+    ? rawOptions
+    : rawOptions === undefined || rawOptions === null || rawOptions === ''
+      ? []
+      : [rawOptions];
   const checks: [string, unknown][] = [
     ['level', opts['level']],
     ['facility', opts['facility']],
@@ -88,7 +92,7 @@ export function syslogSettings(opts: Record<string, unknown>, defaultTag: string
     if (!Object.prototype.hasOwnProperty.call(SYSLOG_CONSTANTS, name)) return `syslog has no attribute ${name}`;
   }
   let tag = defaultTag;
-  if ('tag' in opts && opts['tag'] !== undefined) {
+  if (opts['tag'] !== undefined && opts['tag'] !== null) {
     if (typeof opts['tag'] !== 'string') return 'tag must be a string';
     if (opts['tag'].length > 32) return 'tag size is limited to 32 characters';
     tag = opts['tag'];
@@ -113,6 +117,8 @@ export function syslogDatagram(settings: SyslogSettings, message: string, at: Da
 type UnixDgram = typeof UnixDgramModule;
 
 const ERRNO: Readonly<Record<number, string>> = {
+  // unix-dgram's own code for a send that would block (EAGAIN, EWOULDBLOCK or ENOBUFS).
+  [1]: 'congestion',
   [-2]: 'ENOENT',
   [-11]: 'EAGAIN',
   [-13]: 'EACCES',
@@ -121,6 +127,38 @@ const ERRNO: Readonly<Record<number, string>> = {
   [-105]: 'ENOBUFS',
   [-111]: 'ECONNREFUSED',
 };
+
+/**
+ * The ReturnerError for a failed send: a missing socket, nobody listening and a full socket
+ * queue (EAGAIN, ENOBUFS, or unix-dgram's `congestion`, code 1) may pass; a datagram too
+ * long for the socket will not.
+ */
+export function syslogSendError(socketPath: string, length: number, err: unknown): ReturnerError {
+  const raw = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  const code = typeof raw === 'number' ? ERRNO[raw] : undefined;
+  const text = code ?? errorText(err);
+  if (code === 'ENOENT') {
+    return new ReturnerError(NAME, `the syslog socket ${socketPath} does not exist (is a syslog daemon running?)`, {
+      retryable: true,
+      cause: err,
+    });
+  }
+  if (code === 'ECONNREFUSED') {
+    return new ReturnerError(NAME, `nothing listens on the syslog socket ${socketPath} (is the syslog daemon running?)`, {
+      retryable: true,
+      cause: err,
+    });
+  }
+  if (code === 'EMSGSIZE') {
+    return new ReturnerError(NAME, `the return (${length} bytes) is too long for one datagram on ${socketPath}`, {
+      retryable: false,
+      cause: err,
+    });
+  }
+  // A full socket buffer (the daemon is behind) clears by itself.
+  const retryable = code === 'EAGAIN' || code === 'ENOBUFS' || code === 'congestion';
+  return new ReturnerError(NAME, `could not send to the syslog socket ${socketPath}: ${text}`, { retryable, cause: err });
+}
 
 /** Sends one datagram to a Unix datagram socket at `socketPath`. */
 export async function sendUnixDatagram(socketPath: string, datagram: Buffer): Promise<void> {
@@ -140,28 +178,7 @@ export async function sendUnixDatagram(socketPath: string, datagram: Buffer): Pr
       sock.send(datagram, 0, datagram.length, socketPath, (err) => (err ? reject(err) : resolve()));
     });
   } catch (err) {
-    const code = typeof (err as { code?: unknown }).code === 'number' ? ERRNO[(err as { code: number }).code] : undefined;
-    const text = code ?? errorText(err);
-    if (code === 'ENOENT') {
-      throw new ReturnerError(NAME, `the syslog socket ${socketPath} does not exist (is a syslog daemon running?)`, {
-        retryable: true,
-        cause: err,
-      });
-    }
-    if (code === 'ECONNREFUSED') {
-      throw new ReturnerError(NAME, `nothing listens on the syslog socket ${socketPath} (is the syslog daemon running?)`, {
-        retryable: true,
-        cause: err,
-      });
-    }
-    if (code === 'EMSGSIZE') {
-      throw new ReturnerError(NAME, `the return (${datagram.length} bytes) is too long for one datagram on ${socketPath}`, {
-        retryable: false,
-        cause: err,
-      });
-    }
-    const retryable = code === 'EAGAIN' || code === 'ENOBUFS';
-    throw new ReturnerError(NAME, `could not send to the syslog socket ${socketPath}: ${text}`, { retryable, cause: err });
+    throw syslogSendError(socketPath, datagram.length, err);
   } finally {
     try {
       sock.close();

@@ -1,11 +1,14 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createSocket, type UnixDgramSocket } from 'unix-dgram';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ReturnerError, type ReturnLoad } from '@jobledger/core';
 import { ReturnerRegistry } from './registry.js';
-import { syslogHeader } from './syslog.js';
+import { syslogHeader, syslogSendError } from './syslog.js';
 import { recordingLogger } from './testing/recording-logger.js';
 
 /** A syslog daemon of the test's own: a Unix datagram socket that keeps what it receives. */
@@ -107,7 +110,7 @@ describe('syslog', () => {
     );
     await (await reg.get('syslog')).returner(RET);
     expect(await daemon.next()).toMatch(new RegExp(`^<27>.{15} mysalt\\[${process.pid}\\]: \\{"id": "web1"`));
-    await (await reg.get('syslog', { retKwargs: { level: 'LOG_DEBUG', facility: 'LOG_LOCAL0', options: [] } })).returner(RET);
+    await (await reg.get('syslog')).returner({ ...RET, ret_kwargs: { level: 'LOG_DEBUG', facility: 'LOG_LOCAL0', options: [] } });
     expect(await daemon.next()).toMatch(/^<135>.{15} mysalt: \{/);
   });
 
@@ -137,9 +140,57 @@ describe('syslog', () => {
       [{ tag: 5 }, 'tag must be a string'],
     ];
     for (const [kwargs, text] of cases) {
-      const r = await reg.get('syslog', { retKwargs: kwargs });
-      await expect(r.returner(RET)).rejects.toMatchObject({ retryable: false, message: expect.stringContaining(text) });
+      const r = await reg.get('syslog');
+      await expect(r.returner({ ...RET, ret_kwargs: kwargs })).rejects.toMatchObject({
+        retryable: false,
+        message: expect.stringContaining(text),
+      });
     }
     expect(daemon.received).toEqual([]);
   });
+
+  it("unix-dgram's congestion (code 1, from a connected send) is retryable; a too-long datagram is not", () => {
+    // The error unix-dgram's internalError(1, 'congestion') builds.
+    const congestion = Object.assign(new Error('congestion'), { code: 1 });
+    const err = syslogSendError('/dev/log', 100, congestion);
+    expect(err.retryable).toBe(true);
+    expect(err.message).toContain('/dev/log: congestion');
+    expect(syslogSendError('/dev/log', 100, Object.assign(new Error('send -105'), { code: -105 })).retryable).toBe(true);
+    expect(syslogSendError('/dev/log', 100, Object.assign(new Error('send -11'), { code: -11 })).retryable).toBe(true);
+    expect(syslogSendError('/dev/log', 9e5, Object.assign(new Error('send -90'), { code: -90 })).retryable).toBe(false);
+  });
+
+  it('a null tag (YAML `tag:`) falls back to the default tag, as in Salt', async () => {
+    const r = await open({ syslog: { socket: daemon.path, tag: null, level: null, options: null } }).get('syslog');
+    await r.returner(RET);
+    expect(await daemon.next()).toMatch(/^<14>.{15} salt-minion: \{/);
+  });
+
+  it('a daemon that does not keep up (a full socket queue: congestion) is retryable', async () => {
+    // A real syslog socket that is never read: its queue fills up.
+    const sockPath = path.join(dir, 'stuck');
+    const stuck = spawn('python3', [
+      '-c',
+      'import socket,sys,time\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\nprint("ready",flush=True)\ntime.sleep(60)',
+      sockPath,
+    ]);
+    try {
+      await once(stuck.stdout, 'data');
+      await stat(sockPath);
+      const r = await open({ 'syslog.socket': sockPath }).get('syslog');
+      let err: unknown;
+      for (let i = 0; i < 20_000 && err === undefined; i++) {
+        err = await r.returner(RET).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      }
+      expect(err).toBeInstanceOf(ReturnerError);
+      expect((err as ReturnerError).message).toMatch(/: (EAGAIN|ENOBUFS|congestion)$/);
+      expect((err as ReturnerError).retryable).toBe(true);
+    } finally {
+      stuck.kill();
+      await sleep(10);
+    }
+  }, 60_000);
 });

@@ -754,9 +754,11 @@ class Agent implements AgentHandle {
       for (const r of jobs()) this.cancel(r);
       await Promise.race([allDone(), sleep(CANCEL_WAIT_MS)]);
     }
-    // Returners of the jobs that returned, and their returner.failed events, before the connection goes.
+    // Returners of the jobs that returned, and their returner.failed events, before the connection
+    // goes. No returner is called after this (a job ending later records returner.failed): the
+    // returners are closed next and must not be made again.
     const returners = this.returnerCalls.size;
-    if (!(await this.returnerCalls.settled(RETURNERS_STOP_WAIT_MS))) {
+    if (!(await this.returnerCalls.close(RETURNERS_STOP_WAIT_MS))) {
       this.log.warn({ calls: this.returnerCalls.size }, 'returner calls still running at stop, not waited for');
     }
     await this.extensions.closeReturners().catch((err: unknown) => this.log.error({ err }, 'could not close the returners'));

@@ -91,6 +91,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
   if (rawIds === undefined || rawIds.trim() === '') throw new ConfigError('JOBLEDGER_AGENT_IDS is not set');
   const ids = rawIds.split(',').map((s) => s.trim());
   if (ids.some((id) => id === '')) throw new ConfigError(`JOBLEDGER_AGENT_IDS has an empty id: '${rawIds}'`);
+  for (const id of ids) {
+    // Salt's `valid_id`: an id names directories (the job cache's `<jid dir>/<id>`).
+    if (id === '.' || id === '..' || /[/\\\0]/.test(id)) {
+      throw new ConfigError(`JOBLEDGER_AGENT_IDS has an invalid id '${id}': an id must not be '.', '..' or contain '/', '\\' or NUL`);
+    }
+  }
   const seen = new Set<string>();
   for (const id of ids) {
     if (seen.has(id)) throw new ConfigError(`JOBLEDGER_AGENT_IDS names '${id}' twice`);

@@ -36,6 +36,14 @@ describe('loadConfig', () => {
     expect(agentCachedir(c.cachedirRoot, '192.168.153.141')).toBe(path.join('/var/cache/jl', '192_2E168_2E153_2E141'));
   });
 
+  it('accepts ids with dots, as Salt does (web1.example.com, 192.168.1.2, ..hidden)', () => {
+    expect(loadConfig({ ...base, JOBLEDGER_AGENT_IDS: 'web1.example.com,192.168.1.2,..hidden' }).ids).toEqual([
+      'web1.example.com',
+      '192.168.1.2',
+      '..hidden',
+    ]);
+  });
+
   it('reads the limits', () => {
     const c = loadConfig({ ...base, JOBLEDGER_AGENT_MAX_INFLIGHT: '8', JOBLEDGER_CATCHUP_SECONDS: '60', JOBLEDGER_READY_FILE: '/tmp/r' });
     expect(c).toMatchObject({ maxInflight: 8, catchupSeconds: 60, readyFile: '/tmp/r' });
@@ -45,6 +53,11 @@ describe('loadConfig', () => {
     [{ JOBLEDGER_AGENT_IDS: undefined }, 'JOBLEDGER_AGENT_IDS is not set'],
     [{ JOBLEDGER_AGENT_IDS: 'a,,b' }, "JOBLEDGER_AGENT_IDS has an empty id: 'a,,b'"],
     [{ JOBLEDGER_AGENT_IDS: 'a,b,a' }, "JOBLEDGER_AGENT_IDS names 'a' twice"],
+    [{ JOBLEDGER_AGENT_IDS: 'a,../../x' }, "JOBLEDGER_AGENT_IDS has an invalid id '../../x'"],
+    [{ JOBLEDGER_AGENT_IDS: '..' }, "JOBLEDGER_AGENT_IDS has an invalid id '..'"],
+    [{ JOBLEDGER_AGENT_IDS: 'web1,.' }, "JOBLEDGER_AGENT_IDS has an invalid id '.'"],
+    [{ JOBLEDGER_AGENT_IDS: 'a\\b' }, "JOBLEDGER_AGENT_IDS has an invalid id 'a\\b'"],
+    [{ JOBLEDGER_AGENT_IDS: 'a\0b' }, 'JOBLEDGER_AGENT_IDS has an invalid id'],
     [{ JOBLEDGER_NATS_URL: undefined }, 'JOBLEDGER_NATS_URL is not set'],
     [{ JOBLEDGER_AGENT_MAX_INFLIGHT: '0' }, "JOBLEDGER_AGENT_MAX_INFLIGHT must be a positive integer, got '0'"],
     [{ JOBLEDGER_AGENT_MAX_INFLIGHT: 'lots' }, "JOBLEDGER_AGENT_MAX_INFLIGHT must be a number, got 'lots'"],

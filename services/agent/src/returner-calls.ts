@@ -87,7 +87,14 @@ export class ReturnerTimeoutError extends Error {
   readonly retryable = true;
 }
 
+/** A returner call not made because the agent is stopping. */
+export class ReturnerStoppingError extends Error {
+  override readonly name = 'ReturnerStoppingError';
+  readonly retryable = true;
+}
+
 function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  work.catch(() => undefined); // a late failure of work that lost the race
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new ReturnerTimeoutError(`${what} did not finish within ${ms} ms`)), ms);
@@ -111,10 +118,19 @@ export interface ReturnerCallsOptions {
 /** Jids whose publish load was handed to `saveLoad` remembered, per returner (oldest forgotten first). */
 const SAVED_LOADS_KEPT = 10_000;
 
-/** Runs the `--return` returners of the agent's jobs, off the jobs' path, bounded. */
+/**
+ * Runs the `--return` returners of the agent's jobs, off the jobs' path, bounded. Once
+ * `close()` has begun no returner is called any more (a closed registry would make its
+ * returners again and never close them): a return that comes later is recorded as a retryable
+ * `returner.failed` (its append fails quietly, logged, when the connection is already gone).
+ */
 export class ReturnerCalls {
   private readonly slots: Limiter;
   private readonly pending = new Set<Promise<void>>();
+  /** close() has begun: no new call. */
+  private closing = false;
+  /** close() has returned: calls still waiting for a slot give up. */
+  private closed = false;
   /** `<returner>\n<jid>` → the `saveLoad` of that jid by that returner in this process. */
   private readonly savedLoads = new Map<string, Promise<void>>();
   private readonly callTimeoutMs: number;
@@ -138,10 +154,29 @@ export class ReturnerCalls {
     if (names.length === 0) return;
     const ret = minionReturnLoad(stored, job);
     for (const name of names) {
-      const p = this.call(name, job, ret);
+      const p = this.closing ? this.refuse(name, ret, 'scheduled') : this.call(name, job, ret);
       this.pending.add(p);
       void p.finally(() => this.pending.delete(p));
     }
+  }
+
+  /**
+   * Stops taking calls, waits at most `timeoutMs` for those scheduled before, then lets those
+   * still waiting for a slot give up. True when all had finished. Close the returners after it.
+   */
+  async close(timeoutMs: number): Promise<boolean> {
+    this.closing = true;
+    const finished = await this.settled(timeoutMs);
+    this.closed = true;
+    return finished;
+  }
+
+  /** A call not made because the agent is stopping: logged and recorded as a retryable failure. */
+  private async refuse(name: string, ret: ReturnLoad, when: 'scheduled' | 'queued'): Promise<void> {
+    const log = this.opts.log.child({ jid: ret.jid, agent: ret.id, returner: name });
+    const err = new ReturnerStoppingError(`'${name}' not called: the agent is stopping (the return is stored in the ledger)`);
+    log.warn({ when }, 'returner not called: the agent is stopping');
+    await this.recordFailure(name, ret, [err], log);
   }
 
   /** Waits for every scheduled call, at most `timeoutMs`; true when all have finished. */
@@ -166,12 +201,21 @@ export class ReturnerCalls {
   private async call(name: string, job: JobPublishedData, ret: ReturnLoad): Promise<void> {
     const log = this.opts.log.child({ jid: ret.jid, agent: ret.id, returner: name });
     const release = await this.slots.acquire();
+    if (this.closed) {
+      release();
+      return this.refuse(name, ret, 'queued');
+    }
     const errors: unknown[] = [];
     try {
-      const returner = await this.opts.source(ret.id).get(name, {
-        ...(job.ret_config !== undefined ? { retConfig: job.ret_config } : {}),
-        ...(job.ret_kwargs !== undefined ? { retKwargs: job.ret_kwargs } : {}),
-      });
+      // Loading (a plugin's import, a returner's set-up) counts against the same timeout: it holds a slot.
+      const returner = await withTimeout(
+        this.opts.source(ret.id).get(name, {
+          ...(job.ret_config !== undefined ? { retConfig: job.ret_config } : {}),
+          ...(job.ret_kwargs !== undefined ? { retKwargs: job.ret_kwargs } : {}),
+        }),
+        this.callTimeoutMs,
+        `loading '${name}'`,
+      );
       if (returner.saveLoad) {
         const failed = await this.saveLoadOnce(name, job, returner);
         if (failed !== undefined) errors.push(failed);

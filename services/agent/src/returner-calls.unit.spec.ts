@@ -187,4 +187,62 @@ describe('returner calls', () => {
     expect(appended).toHaveLength(1);
     expect(appended[0]!.data).toMatchObject({ returner: 'slow', retryable: true, error: "'slow.returner' did not finish within 30 ms" });
   });
+
+  it('loading the returner counts against the call timeout and gives its slot back', async () => {
+    const appended: LedgerEvent[] = [];
+    const calls: string[] = [];
+    const rc = new ReturnerCalls({
+      source: () => ({
+        names: async () => [],
+        get: async (name) => {
+          calls.push(`get ${name}`);
+          if (name === 'stuck') return new Promise<Returner>(() => undefined);
+          return { returner: async (ret: ReturnLoad) => void calls.push(`returner ${name} ${ret.id}`) };
+        },
+        closeAll: async () => undefined,
+      }),
+      append: async (_s, event) => void appended.push(event),
+      log: pino({ level: 'silent' }),
+      concurrency: 1,
+      callTimeoutMs: 30,
+    });
+    rc.schedule({ ...job, ret: 'stuck,mem' }, stored('a'));
+    expect(await rc.settled(5_000)).toBe(true);
+    expect(appended.map((e) => e.data)).toMatchObject([
+      { returner: 'stuck', retryable: true, error: "loading 'stuck' did not finish within 30 ms" },
+    ]);
+    // the one slot was given back: the next returner ran
+    expect(calls).toEqual(['get stuck', 'get mem', 'returner mem a']);
+  });
+
+  it('once closing, calls no returner: later returns and calls still queued record a retryable returner.failed', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const calls: string[] = [];
+    const appended: LedgerEvent[] = [];
+    const rc = new ReturnerCalls({
+      source: () => memorySource(calls, gate),
+      append: async (_s, event) => void appended.push(event),
+      log: pino({ level: 'silent' }),
+      concurrency: 1,
+    });
+    const one = { ...job, ret: 'mem', minions: ['a'] };
+    // given a call in flight (held by the gate) and one waiting for the only slot
+    rc.schedule(one, stored('a'));
+    rc.schedule(one, stored('b'));
+    // when closing gives up waiting for them, and a job returns after that
+    expect(await rc.close(50)).toBe(false);
+    rc.schedule(one, stored('c'));
+    open();
+    expect(await rc.settled(5_000)).toBe(true);
+    // then only the call already in flight reached a returner
+    expect(calls.filter((c) => c.startsWith('get'))).toEqual(['get mem alt {"k":1}']);
+    expect(calls.filter((c) => c.startsWith('returner')).map((c) => c.split(' ')[1])).toEqual(['a']);
+    expect(
+      appended
+        .map((e) => e.data as { id: string; returner: string; retryable: boolean; error: string })
+        .map((d) => [d.id, d.returner, d.retryable, d.error])
+        .sort(),
+    ).toEqual(['b', 'c'].map((id) => [id, 'mem', true, "'mem' not called: the agent is stopping (the return is stored in the ledger)"]));
+  });
 });

@@ -19,9 +19,17 @@ export interface MasterReturnersConfig {
   eventReturnBlacklist: string[];
   /** Salt's `extension_modules` (default `$JOBLEDGER_HOME/extmods`): plugin returners are in its `returners/`. */
   extensionModules: string;
+  /**
+   * Salt's master `cachedir` (default `$JOBLEDGER_HOME/cache/master`, apart from the agents'
+   * `$JOBLEDGER_HOME/cache`): `local_cache` as `master_job_cache` writes `<cachedir>/jobs`.
+   */
+  cachedir: string;
   /** `id`: the master id, when the file sets one. */
   id?: string;
-  /** The whole mapping: where returners read their options (`returner.pgjsonb.host`, …). */
+  /**
+   * The whole mapping, with `cachedir` and `extension_modules` resolved: where returners read
+   * their options (`returner.pgjsonb.host`, …).
+   */
   mapping: ConfigMapping;
 }
 
@@ -43,6 +51,14 @@ function globs(file: string, key: string, value: unknown): string[] {
   return list;
 }
 
+/** A path key: a string, a relative one taken from the home (Salt's `root_dir`); unset: `fallback` under the home. */
+function pathKey(mapping: ConfigMapping, key: string, file: string, home: string, fallback: string): string {
+  const v = mapping[key];
+  if (v === undefined || v === null || v === '') return path.resolve(home, fallback);
+  if (typeof v !== 'string') throw new ConfigError(`${key} in ${file} must be a path`);
+  return path.resolve(home, v);
+}
+
 /** The returner keys of a master configuration mapping; throws ConfigError naming the key. */
 export function parseMasterReturnersConfig(mapping: ConfigMapping, file: string, home = path.dirname(file)): MasterReturnersConfig {
   const jobCache = names(file, 'master_job_cache', mapping.master_job_cache);
@@ -52,19 +68,18 @@ export function parseMasterReturnersConfig(mapping: ConfigMapping, file: string,
     if (typeof mapping.id !== 'string' && typeof mapping.id !== 'number') throw new ConfigError(`id in ${file} must be a string`);
     id = String(mapping.id);
   }
-  const ext = mapping.extension_modules;
-  if (ext !== undefined && ext !== null && ext !== '' && typeof ext !== 'string') {
-    throw new ConfigError(`extension_modules in ${file} must be a path`);
-  }
+  const extensionModules = pathKey(mapping, 'extension_modules', file, home, 'extmods');
+  const cachedir = pathKey(mapping, 'cachedir', file, home, path.join('cache', 'master'));
   return {
     file,
-    extensionModules: path.resolve(home, typeof ext === 'string' && ext !== '' ? ext : 'extmods'),
+    extensionModules,
+    cachedir,
     ...(jobCache[0] === undefined ? {} : { masterJobCache: jobCache[0] }),
     eventReturn: names(file, 'event_return', mapping.event_return),
     eventReturnWhitelist: globs(file, 'event_return_whitelist', mapping.event_return_whitelist),
     eventReturnBlacklist: globs(file, 'event_return_blacklist', mapping.event_return_blacklist),
     ...(id === undefined ? {} : { id }),
-    mapping,
+    mapping: { ...mapping, cachedir, extension_modules: extensionModules },
   };
 }
 

@@ -225,6 +225,17 @@ describe('audit verify', () => {
 
 describe('replay --swap', () => {
   it('replaces the live tables in one transaction while the projector keeps projecting', async () => {
+    // the returner feeds' checkpoints, which are about the returners' targets, not the read models
+    await w.db.query(
+      `INSERT INTO public.projector_checkpoint (name, last_seq, updated_at) VALUES
+       ('master_job_cache:local_cache', 7, '2026-11-26T00:00:00Z'), ('event_return:syslog', 3, '2026-11-26T00:00:01Z')`,
+    );
+    const feedRows = () =>
+      rows(w.db, `SELECT name, last_seq::int AS s, updated_at, chain FROM public.projector_checkpoint WHERE name <> $1 ORDER BY name`, [
+        NAME,
+      ]);
+    const feedsBefore = await feedRows();
+    expect(feedsBefore).toHaveLength(2);
     // events keep coming while the replay runs
     const during = (async () => {
       for (let i = 0; i < 5; i++) await job(newJid(), ['web1']);
@@ -233,6 +244,8 @@ describe('replay --swap', () => {
     await during;
     expect(r.schema).toBe('public');
     expect(r.retired).toMatch(/^public_before_\d{20}$/);
+    // the feeds' checkpoints came along into the new live schema, unchanged
+    expect(await feedRows()).toEqual(feedsBefore);
     // the old tables are kept
     expect((await rows<{ n: number }>(w.db, `SELECT count(*)::int AS n FROM "${r.retired}".jobs`))[0]!.n).toBeGreaterThan(10);
     // the projector goes on in the new tables
@@ -240,7 +253,7 @@ describe('replay --swap', () => {
     await job(after, ['web2']);
     const last = await settled();
     expect(await rows(w.db, 'SELECT jid, returned FROM public.jobs WHERE jid = $1', [after])).toEqual([{ jid: after, returned: 1 }]);
-    expect(await rows(w.db, 'SELECT last_seq::int AS s FROM public.projector_checkpoint')).toEqual([{ s: last }]);
+    expect(await rows(w.db, 'SELECT last_seq::int AS s FROM public.projector_checkpoint WHERE name = $1', [NAME])).toEqual([{ s: last }]);
     const v = await verify();
     expect(v.differences).toEqual([]);
     expect(v).toMatchObject({ ok: true, seq: last });

@@ -15,8 +15,12 @@ import { firstSeqSince, streamBounds } from './stream-cursor.js';
  *   2. catch the rebuild up to that checkpoint (and the retention removals recorded up to it),
  *      so nothing the projector applied meanwhile is lost — the rebuild never goes past the
  *      live checkpoint before that, so every removal is applied at its own sequence;
- *   3. `ALTER SCHEMA public RENAME TO <retired>; ALTER SCHEMA <rebuild> RENAME TO public`;
- *   4. COMMIT.
+ *   3. carry the other checkpoint rows (the returner feeds' `master_job_cache:<name>`,
+ *      `event_return:<name>`, locked FOR UPDATE) into the rebuild: they say what the returners'
+ *      targets hold, not the read models, and a feed that lost its row would hand the whole
+ *      stream to its returner again;
+ *   4. `ALTER SCHEMA public RENAME TO <retired>; ALTER SCHEMA <rebuild> RENAME TO public`;
+ *   5. COMMIT.
  * The projector keeps working: its connections keep the default `search_path` and it uses no
  * named prepared statements, so every statement after the commit resolves `projector_checkpoint`
  * & co to the new tables; a batch that waited for the lock re-selects the checkpoint after it
@@ -132,7 +136,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
   }
 }
 
-/** Steps 1-4 of the swap (see the top of this file); returns the retired schema's name. */
+/** Steps 1-5 of the swap (see the top of this file); returns the retired schema's name. */
 async function swapIn(pool: pg.Pool, rebuild: Rebuild, name: string, retired: string): Promise<string> {
   const client = await pool.connect();
   let failed = false;
@@ -143,6 +147,14 @@ async function swapIn(pool: pg.Pool, rebuild: Rebuild, name: string, retired: st
     if (rebuild.seq !== checkpoint.lastSeq) {
       throw new Error(`the rebuild is at sequence ${rebuild.seq}, the live checkpoint at ${checkpoint.lastSeq}: not swapped`);
     }
+    // A feed writing its row meanwhile waits for this transaction; a write of the old row after
+    // the commit is repeated by its next checkpoint (at worst a few events handed over again).
+    await client.query(
+      `INSERT INTO ${quoteIdent(rebuild.schema)}.projector_checkpoint (name, last_seq, updated_at, chain)
+       SELECT name, last_seq, updated_at, chain FROM ${quoteIdent(LIVE_SCHEMA)}.projector_checkpoint WHERE name <> $1 FOR UPDATE
+       ON CONFLICT (name) DO UPDATE SET last_seq = EXCLUDED.last_seq, updated_at = EXCLUDED.updated_at, chain = EXCLUDED.chain`,
+      [name],
+    );
     await client.query(`ALTER SCHEMA ${quoteIdent(LIVE_SCHEMA)} RENAME TO ${quoteIdent(retired)}`);
     await client.query(`ALTER SCHEMA ${quoteIdent(rebuild.schema)} RENAME TO ${quoteIdent(LIVE_SCHEMA)}`);
     await client.query('COMMIT');

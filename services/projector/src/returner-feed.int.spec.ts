@@ -3,7 +3,8 @@
 // SECOND PostgreSQL started here as the pgjsonb target — stopped for a few seconds in the middle
 // of a burst and started again on the same port and data directory.
 
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
@@ -125,22 +126,32 @@ function countingSource(registry: ReturnerRegistry, calls: Map<string, number>):
 async function startFeeds(
   mapping: Record<string, unknown>,
   logger: Logger,
-  opts: { databaseUrl?: string; batch?: number; calls?: Map<string, number> } = {},
+  opts: {
+    databaseUrl?: string;
+    batch?: number;
+    calls?: Map<string, number>;
+    source?: ReturnerSource;
+    callTimeoutMs?: number;
+    stopGraceMs?: number;
+  } = {},
 ): Promise<ReturnerFeeds> {
   const pool = new pg.Pool({ connectionString: opts.databaseUrl ?? w.databaseUrl, max: 2 });
   pools.push(pool);
-  const registry = new ReturnerRegistry({ role: 'master', hostId: MASTER_ID, config: mapping, logger });
+  const returners = parseMasterReturnersConfig(mapping, 'master.yaml');
+  const registry = new ReturnerRegistry({ role: 'master', hostId: MASTER_ID, config: returners.mapping, logger });
   const feeds = await startReturnerFeeds(
     {
       natsUrl: w.nats.url,
       stream: 'LEDGER',
       masterId: MASTER_ID,
-      returners: parseMasterReturnersConfig(mapping, 'master.yaml'),
+      returners,
       backoff: { minMs: 100, maxMs: 1_000 },
       ...(opts.batch === undefined ? {} : { batch: opts.batch }),
+      ...(opts.callTimeoutMs === undefined ? {} : { callTimeoutMs: opts.callTimeoutMs }),
+      ...(opts.stopGraceMs === undefined ? {} : { stopGraceMs: opts.stopGraceMs }),
     },
     pool,
-    opts.calls ? countingSource(registry, opts.calls) : registry,
+    opts.source ?? (opts.calls ? countingSource(registry, opts.calls) : registry),
     logger,
   );
   running.push(feeds);
@@ -323,6 +334,169 @@ describe('event_return fed into rawfile_json', () => {
       `salt/job/${jid}/ret/b`,
     ]);
   }, 60_000);
+});
+
+/** A projector database of its own whose feed `name` starts after everything in the stream so far. */
+async function projectorDatabaseAtEnd(db: string, name: string): Promise<{ url: string; pool: pg.Pool; start: number }> {
+  const url = await freshDatabase(db);
+  await migrateDatabase(url);
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  pools.push(pool);
+  const start = await lastSeq(w.ledger);
+  await pool.query('INSERT INTO projector_checkpoint (name, last_seq) VALUES ($1, $2)', [name, start]);
+  return { url, pool, start };
+}
+
+/** A returner source with one in-memory returner, `mem`, whose calls the test sees and steers. */
+function memorySource(returner: Returner): ReturnerSource {
+  return {
+    get: async (name) => {
+      if (name !== 'mem') throw new Error(`no returner ${name}`);
+      return returner;
+    },
+    closeAll: async () => undefined,
+  };
+}
+
+describe('stopping and hung targets', () => {
+  it("a stop between a runner job's save_load and returner leaves the checkpoint before it: the returner call is made at the next start", async () => {
+    const { url, pool, start } = await projectorDatabaseAtEnd('returner_feed_pair', 'master_job_cache:mem');
+    const jid = newJid();
+    const runJid = newJid();
+    await append(w.ledger, published(jid, { minions: ['m1'] }), runnerReturned(runJid), returned(jid, 'm1', true));
+    const runSeq = start + 2;
+    const calls: string[] = [];
+    let stopping: Promise<void> | undefined;
+    const first: { feeds?: ReturnerFeeds } = {};
+    const mem: Returner = {
+      saveLoad: async (j) => {
+        calls.push(`load:${j}`);
+        // the projector is stopped while the runner job's save_load runs
+        if (j === runJid && stopping === undefined) stopping = first.feeds!.stop();
+      },
+      returner: async (ret) => void calls.push(`ret:${ret.jid}:${ret.id}`),
+    };
+    const { logger } = capturingLogger();
+    first.feeds = await startFeeds({ master_job_cache: 'mem' }, logger, { databaseUrl: url, source: memorySource(mem) });
+    await waitFor('the stop', () => stopping !== undefined);
+    await stopping;
+    expect(calls).toEqual([`load:${jid}`, `load:${runJid}`]);
+    expect(await checkpoint('master_job_cache:mem', pool)).toBe(runSeq - 1);
+
+    const again = await startFeeds({ master_job_cache: 'mem' }, logger, { databaseUrl: url, source: memorySource(mem) });
+    await waitFor('the end of the stream', async () => (await checkpoint('master_job_cache:mem', pool)) === start + 3);
+    await again.stop();
+    // the runner job's pair again (save_load stores the same load), then the rest
+    expect(calls.slice(2)).toEqual([`load:${runJid}`, `ret:${runJid}:${MASTER_ID}`, `ret:${jid}:m1`]);
+  }, 30_000);
+
+  it('a call that hangs fails (retryable) after the call timeout and is made again', async () => {
+    const { url, pool, start } = await projectorDatabaseAtEnd('returner_feed_timeout', 'master_job_cache:mem');
+    const jid = newJid();
+    await append(w.ledger, published(jid, { minions: ['m1'] }), returned(jid, 'm1', true));
+    let attempts = 0;
+    const mem: Returner = {
+      saveLoad: async () => undefined,
+      returner: async () => {
+        if (++attempts === 1) await new Promise<void>(() => undefined); // the target hangs once
+      },
+    };
+    const { logger, lines } = capturingLogger();
+    const feeds = await startFeeds({ master_job_cache: 'mem' }, logger, {
+      databaseUrl: url,
+      source: memorySource(mem),
+      callTimeoutMs: 300,
+    });
+    await waitFor('the end of the stream', async () => (await checkpoint('master_job_cache:mem', pool)) === start + 2, 15_000);
+    await feeds.stop();
+    expect(attempts).toBe(2);
+    const down = lines.filter((l) => l.msg === 'returner target unavailable; holding its events and retrying');
+    expect(down).toMatchObject([{ level: 50, seq: start + 2, error: "'mem.returner' did not finish within 300 ms" }]);
+    expect(lines.filter((l) => l.msg === 'returner target back; feed resumed')).toHaveLength(1);
+  }, 30_000);
+
+  it('stop() abandons a call still running after the grace period and records only what was taken', async () => {
+    const { url, pool, start } = await projectorDatabaseAtEnd('returner_feed_abandon', 'master_job_cache:mem');
+    const jid = newJid();
+    await append(w.ledger, published(jid, { minions: ['m1'] }), returned(jid, 'm1', true));
+    let entered = false;
+    const mem: Returner = {
+      saveLoad: async () => undefined,
+      returner: () => {
+        entered = true;
+        return new Promise<void>(() => undefined); // never answers
+      },
+    };
+    const { logger, lines } = capturingLogger();
+    // a returner that does not close either (its pool waits for the hung query)
+    const source: ReturnerSource = { ...memorySource(mem), closeAll: () => new Promise<void>(() => undefined) };
+    const feeds = await startFeeds({ master_job_cache: 'mem' }, logger, { databaseUrl: url, source, stopGraceMs: 300 });
+    await waitFor('the hanging call', () => entered);
+    const t0 = Date.now();
+    await feeds.stop();
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(feeds.feeds[0]!.position()).toBe(start + 1);
+    expect(await checkpoint('master_job_cache:mem', pool)).toBe(start + 1);
+    expect(lines.filter((l) => l.msg === 'returner call still running at the end of the stop grace period; abandoned')).toMatchObject([
+      { seq: start + 2, stopGraceMs: 300 },
+    ]);
+    expect(lines.filter((l) => l.msg === 'returners still closing after the stop grace period; not waited for')).toHaveLength(1);
+  }, 30_000);
+});
+
+describe("clean_old_jobs of the master's job cache", () => {
+  it('local_cache: a job older than keep_jobs_seconds is removed at the next loop_interval', async () => {
+    const { url, pool, start } = await projectorDatabaseAtEnd('returner_feed_clean', 'master_job_cache:local_cache');
+    const cachedir = path.join(w.dir, 'master-cache');
+    const jid = newJid();
+    await append(w.ledger, published(jid, { minions: ['m1'] }), returned(jid, 'm1', true));
+    const h = createHash('sha256').update(jid).digest('hex');
+    const jobDir = path.join(cachedir, 'jobs', h.slice(0, 2), h.slice(2));
+    const mapping = { master_job_cache: 'local_cache', cachedir, keep_jobs_seconds: 1, loop_interval: 0.2 };
+    const { logger } = capturingLogger();
+    const feeds = await startFeeds(mapping, logger, { databaseUrl: url });
+    await waitFor('the job in the cache', async () => (await checkpoint('master_job_cache:local_cache', pool)) === start + 2);
+    expect(existsSync(path.join(jobDir, 'jid'))).toBe(true);
+    // when it is older than keep_jobs_seconds, the next clean removes it
+    await waitFor('the job removed from the cache', () => !existsSync(jobDir), 10_000);
+    await feeds.stop();
+  }, 30_000);
+
+  it('a clean_old_jobs that fails is logged at each interval and the feed goes on', async () => {
+    const { url, pool, start } = await projectorDatabaseAtEnd('returner_feed_clean_fail', 'master_job_cache:mem');
+    let cleans = 0;
+    const mem: Returner = {
+      saveLoad: async () => undefined,
+      returner: async () => undefined,
+      cleanOldJobs: async () => {
+        cleans++;
+        throw new Error('disk on fire');
+      },
+    };
+    const { logger, lines } = capturingLogger();
+    const feeds = await startFeeds({ master_job_cache: 'mem', keep_jobs_seconds: 60, loop_interval: 0.1 }, logger, {
+      databaseUrl: url,
+      source: memorySource(mem),
+    });
+    await waitFor('two cleans', () => cleans >= 2);
+    const jid = newJid();
+    await append(w.ledger, published(jid, { minions: ['m1'] }));
+    await waitFor('the feed going on', async () => (await checkpoint('master_job_cache:mem', pool)) === start + 1);
+    await feeds.stop();
+    const failed = lines.filter((l) => l.msg === 'clean_old_jobs failed; tried again at the next interval');
+    expect(failed.length).toBeGreaterThanOrEqual(2);
+    expect(failed[0]).toMatchObject({ level: 50, error: 'disk on fire' });
+    // no clean with retention off
+    const off = await projectorDatabaseAtEnd('returner_feed_clean_off', 'master_job_cache:mem');
+    cleans = 0;
+    const quiet = await startFeeds({ master_job_cache: 'mem', keep_jobs_seconds: 0, loop_interval: 0.1 }, logger, {
+      databaseUrl: off.url,
+      source: memorySource(mem),
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    await quiet.stop();
+    expect(cleans).toBe(0);
+  }, 30_000);
 });
 
 describe('configuration errors at start', () => {

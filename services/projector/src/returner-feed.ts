@@ -1,6 +1,14 @@
 import type pg from 'pg';
 import { DeliverPolicy, type Consumer } from '@nats-io/jetstream';
-import { eventReturnFilter, notImplementedText, runnerJobLoad, type Returner, type ReturnerEvent, type ReturnLoad } from '@jobledger/core';
+import {
+  eventReturnFilter,
+  keepJobsSeconds,
+  notImplementedText,
+  runnerJobLoad,
+  type Returner,
+  type ReturnerEvent,
+  type ReturnLoad,
+} from '@jobledger/core';
 import { ReturnerRegistry } from '@jobledger/returners';
 import { ConfigError, openDatabase, openLedger, type Ledger, type Logger } from '@jobledger/runtime';
 import { existsSync } from 'node:fs';
@@ -39,6 +47,18 @@ import { decodeMessage, publishLoad, type RawMessage } from './projections.js';
  * payload — and the feed moves on; the event stays in the stream (which is never trimmed), so
  * it can be handed to the returner again by resetting the feed's checkpoint. An `event_return`
  * batch refused that way is retried one event at a time, so only the refused events are left out.
+ *
+ * A call that has not finished after `callTimeoutMs` (default 60 s) counts as a retryable
+ * failure (the target hangs). `stop()` lets the call in flight finish for `stopGraceMs`
+ * (default 10 s), then abandons it: the checkpoint records only the calls that completed.
+ *
+ * The checkpoint moves to a sequence only once every call of that sequence is done (a runner
+ * job's `save_load` and `returner` share one), so a stop between them leaves it one before.
+ *
+ * Retention: with `keep_jobs_seconds` (or Salt's `keep_jobs` fallback) above 0, the
+ * `master_job_cache` returner's `clean_old_jobs` is called every `loop_interval` seconds
+ * (default 60), as Salt's master maintenance does; the returner reads its own `keep_jobs_seconds`
+ * and `archive_jobs` from the configuration it was given. A failing clean is logged, never fatal.
  *
  * Events the projection records as dead letters (invalid ones) are not handed to returners.
  */
@@ -163,6 +183,68 @@ const sleep = (ms: number, signal: AbortSignal) =>
     signal.addEventListener('abort', done, { once: true });
   });
 
+/** A returner call that took longer than the feed allows: retried like a target that is down. */
+export class ReturnerCallTimeoutError extends Error {
+  override readonly name = 'ReturnerCallTimeoutError';
+  readonly retryable = true;
+}
+
+/** The call in flight was given up because the feed is stopping (its grace period is over). */
+class CallAbandoned extends Error {
+  override readonly name = 'CallAbandoned';
+  readonly retryable = false;
+}
+
+/**
+ * `work`, or a ReturnerCallTimeoutError after `ms`, or CallAbandoned when `abandon` fires. The
+ * work itself cannot be cancelled: a late failure of it is ignored.
+ */
+function bounded<T>(work: Promise<T>, ms: number, what: string, abandon: AbortSignal): Promise<T> {
+  work.catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  let onAbandon: (() => void) | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ReturnerCallTimeoutError(`${what} did not finish within ${ms} ms`)), ms);
+    timer.unref();
+    onAbandon = () => reject(new CallAbandoned(`${what} abandoned: the feed is stopping`));
+    if (abandon.aborted) onAbandon();
+    else abandon.addEventListener('abort', onAbandon, { once: true });
+  });
+  return Promise.race([work, limit]).finally(() => {
+    clearTimeout(timer);
+    abandon.removeEventListener('abort', onAbandon!);
+  });
+}
+
+/**
+ * The last sequence all of whose calls are among the first `done` of `calls` (in stream
+ * order), or `from` when none is: calls sharing a sequence are done together or not at all.
+ */
+export function positionAfter(calls: readonly FeedCall[], done: number, from: number): number {
+  if (done <= 0) return from;
+  const last = calls[done - 1]!.seq;
+  const next = calls[done];
+  return Math.max(from, next !== undefined && next.seq === last ? last - 1 : last);
+}
+
+/** Salt's `loop_interval` (seconds, default 60) in milliseconds; ConfigError when not a positive number. */
+export function loopIntervalMs(mapping: Readonly<Record<string, unknown>>, file: string): number {
+  const v = mapping['loop_interval'];
+  if (v === undefined || v === null || v === '') return 60_000;
+  const n = Number(v);
+  if (typeof v === 'boolean' || !Number.isFinite(n) || n <= 0) {
+    throw new ConfigError(`loop_interval in ${file} must be a positive number of seconds, got ${JSON.stringify(v)}`);
+  }
+  return n * 1000;
+}
+
+/** When `clean_old_jobs` runs: every `loop_interval`, only while `keep_jobs_seconds` (Salt's way) is above 0. */
+export function cleanOldJobsEveryMs(mapping: Readonly<Record<string, unknown>>, file: string): number | undefined {
+  const keep = keepJobsSeconds(mapping);
+  if (!Number.isFinite(keep)) throw new ConfigError(`keep_jobs_seconds / keep_jobs in ${file} must be numbers`);
+  return keep > 0 ? loopIntervalMs(mapping, file) : undefined;
+}
+
 const UPSERT_CHECKPOINT = `INSERT INTO projector_checkpoint (name, last_seq, updated_at) VALUES ($1, $2, now())
 ON CONFLICT (name) DO UPDATE SET last_seq = greatest(projector_checkpoint.last_seq, EXCLUDED.last_seq), updated_at = now()`;
 
@@ -182,6 +264,12 @@ export interface ReturnerFeedOptions {
   batch?: number;
   /** Back-off between retries of a failing returner (default 500 ms doubling up to 15 s). */
   backoff?: { minMs: number; maxMs: number };
+  /** How long one returner call (or loading the returner) may take before it counts as a retryable failure (default 60 s). */
+  callTimeoutMs?: number;
+  /** How long `stop()` lets the call in flight finish before abandoning it (default 10 s). */
+  stopGraceMs?: number;
+  /** `master_job_cache`: call the returner's `cleanOldJobs` this often (Salt's `loop_interval`); unset: never. */
+  cleanOldJobsEveryMs?: number;
   logger: Logger;
 }
 
@@ -190,13 +278,18 @@ export interface ReturnerFeed {
   readonly name: string;
   /** The last stream sequence the returner has taken (and, at the latest after the batch, the checkpoint). */
   position(): number;
-  /** Finishes the call in flight, writes the checkpoint of what was taken, then stops. Idempotent. */
+  /**
+   * Finishes the call in flight (abandoning it after the stop grace period), writes the
+   * checkpoint of what was taken, then stops. Idempotent.
+   */
   stop(): Promise<void>;
   /** Settles when the feed has stopped; rejects when it stopped for good on an error (a configuration error). */
   readonly done: Promise<void>;
 }
 
 const FETCH_EXPIRES_MS = 1_000;
+/** How long `stop()` lets a returner call (or the returners' close) finish before giving it up. */
+const DEFAULT_STOP_GRACE_MS = 10_000;
 /** An ordered consumer unused this long is made again (the server removes idle ones after 5 min). */
 const CONSUMER_IDLE_MS = 60_000;
 
@@ -206,7 +299,11 @@ export function startReturnerFeed(opts: ReturnerFeedOptions): ReturnerFeed {
   const logger = opts.logger.child({ feed: name, returner: opts.returnerName });
   const batch = opts.batch ?? 500;
   const { minMs, maxMs } = opts.backoff ?? { minMs: 500, maxMs: 15_000 };
+  const callTimeoutMs = opts.callTimeoutMs ?? 60_000;
+  const stopGraceMs = opts.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
   const abort = new AbortController();
+  /** Fired `stopGraceMs` after stop(): the call in flight is given up. */
+  const abandon = new AbortController();
   const { ledger, pool } = opts;
   let position = 0;
   let checkpointed = 0;
@@ -247,11 +344,17 @@ export function startReturnerFeed(opts: ReturnerFeedOptions): ReturnerFeed {
   const getReturner = async (): Promise<Returner | undefined> => {
     while (returner === undefined && !abort.signal.aborted) {
       try {
-        const r = await (opts.returner as () => Promise<Returner>)();
+        const r = await bounded(
+          (opts.returner as () => Promise<Returner>)(),
+          callTimeoutMs,
+          `loading '${opts.returnerName}'`,
+          abandon.signal,
+        );
         checkReturnerFunctions(opts.role, opts.returnerName, r);
         returner = r;
         await recovered('load', 'returner loaded');
       } catch (err) {
+        if (err instanceof CallAbandoned) return undefined;
         if (err instanceof ConfigError || !isRetryable(err)) throw err;
         await failed('load', err, position + 1, 'cannot load the returner; retrying');
       }
@@ -279,7 +382,7 @@ export function startReturnerFeed(opts: ReturnerFeedOptions): ReturnerFeed {
 
   /**
    * Hands the calls to the returner in order. Returns how many were done: all of them, or
-   * fewer when stopped (the call in flight is always finished).
+   * fewer when stopped (the call in flight is finished, or abandoned after the stop grace period).
    */
   const deliver = async (r: Returner, calls: FeedCall[]): Promise<number> => {
     for (let i = 0; i < calls.length; i++) {
@@ -287,10 +390,14 @@ export function startReturnerFeed(opts: ReturnerFeedOptions): ReturnerFeed {
         if (abort.signal.aborted) return i;
         const call = calls[i]!;
         try {
-          await invoke(r, call);
+          await bounded(invoke(r, call), callTimeoutMs, `'${opts.returnerName}.${SALT_FN[call.fn]}'`, abandon.signal);
           await recovered('returner', 'returner target back; feed resumed');
           break;
         } catch (err) {
+          if (err instanceof CallAbandoned) {
+            logger.warn({ seq: call.seq, stopGraceMs }, 'returner call still running at the end of the stop grace period; abandoned');
+            return i;
+          }
           if (isRetryable(err)) {
             await failed('returner', err, call.seq, 'returner target unavailable; holding its events and retrying');
             continue;
@@ -316,15 +423,46 @@ export function startReturnerFeed(opts: ReturnerFeedOptions): ReturnerFeed {
           break;
         }
       }
-      position = Math.max(position, calls[i]!.seq);
+      // A sequence is taken once all its calls are (a runner job's save_load and returner).
+      position = positionAfter(calls, i + 1, position);
     }
     return calls.length;
+  };
+
+  /**
+   * Salt's maintenance `clean_old_jobs` of the job cache: every `cleanOldJobsEveryMs`, one at a
+   * time (a clean still running when the next is due is not started twice; one running longer
+   * than the call timeout is logged, not abandoned: a large purge may take long).
+   */
+  let cleanTimer: NodeJS.Timeout | undefined;
+  let cleaning: Promise<void> | undefined;
+  const startCleaning = (r: Returner): void => {
+    const every = opts.cleanOldJobsEveryMs;
+    if (every === undefined || typeof r.cleanOldJobs !== 'function' || abort.signal.aborted) return;
+    cleanTimer = setInterval(() => {
+      if (cleaning !== undefined || abort.signal.aborted) return;
+      const t0 = Date.now();
+      const slow = setTimeout(() => logger.warn({ ms: Date.now() - t0 }, 'clean_old_jobs still running'), callTimeoutMs);
+      slow.unref();
+      cleaning = Promise.resolve()
+        .then(() => r.cleanOldJobs!())
+        .then(
+          () => logger.debug({ ms: Date.now() - t0 }, 'clean_old_jobs done'),
+          (err: unknown) => logger.error({ error: errorText(err) }, 'clean_old_jobs failed; tried again at the next interval'),
+        )
+        .finally(() => {
+          clearTimeout(slow);
+          cleaning = undefined;
+        });
+    }, every);
+    cleanTimer.unref();
   };
 
   const loop = async (): Promise<void> => {
     position = checkpointed = await readStoredPosition();
     const r = await getReturner();
     if (r === undefined) return;
+    startCleaning(r);
     logger.info({ fromSeq: position + 1 }, 'returner feed started');
     let consumer: Consumer | undefined;
     let lastFetch = 0;
@@ -353,6 +491,7 @@ export function startReturnerFeed(opts: ReturnerFeedOptions): ReturnerFeed {
       const calls = planFeedCalls(opts.role, raws, { masterId: opts.masterId, filter: opts.filter, maxEvents: batch });
       const done = await deliver(r, calls);
       if (done < calls.length) {
+        // (deliver has moved `position` past the sequences whose calls are all done.)
         // Stopped in the middle: what was taken is recorded; the rest is read again next time.
         if (position > checkpointed) await saveCheckpoint(position);
         break;
@@ -394,7 +533,12 @@ export function startReturnerFeed(opts: ReturnerFeedOptions): ReturnerFeed {
     stop: () => {
       stopping ??= (async () => {
         abort.abort();
-        await done.catch(() => undefined);
+        clearInterval(cleanTimer);
+        const grace = setTimeout(() => abandon.abort(), stopGraceMs);
+        grace.unref();
+        const abandoned = new Promise<void>((resolve) => abandon.signal.addEventListener('abort', () => resolve(), { once: true }));
+        await Promise.all([done.catch(() => undefined), cleaning === undefined ? undefined : Promise.race([cleaning, abandoned])]);
+        clearTimeout(grace);
         logger.info({ position }, 'returner feed stopped');
       })();
       return stopping;
@@ -415,11 +559,16 @@ export interface ReturnerFeedsConfig {
   returners?: MasterReturnersConfig;
   batch?: number;
   backoff?: { minMs: number; maxMs: number };
+  callTimeoutMs?: number;
+  stopGraceMs?: number;
 }
 
 export interface ReturnerFeeds {
   readonly feeds: readonly ReturnerFeed[];
-  /** Stops every feed (each finishes its call in flight), then closes the returners and connections. */
+  /**
+   * Stops every feed (each finishes its call in flight, or abandons it after the stop grace
+   * period), then closes the returners (waiting at most the grace period) and connections.
+   */
   stop(): Promise<void>;
 }
 
@@ -447,6 +596,13 @@ export async function startReturnerFeeds(
   if (wanted.length === 0) return { feeds: [], stop: () => registry.closeAll() };
   const file = config.returners!.file;
   const log = logger.child({ component: 'returners' });
+  let cleanEvery: number | undefined;
+  try {
+    if (config.returners!.masterJobCache !== undefined) cleanEvery = cleanOldJobsEveryMs(config.returners!.mapping, file);
+  } catch (err) {
+    await registry.closeAll().catch(() => undefined);
+    throw err;
+  }
 
   // Each returner is asked for once here, so a configuration error stops the start.
   const first = new Map<string, Returner | (() => Promise<Returner>)>();
@@ -489,6 +645,9 @@ export async function startReturnerFeeds(
         : {}),
       ...(config.batch === undefined ? {} : { batch: config.batch }),
       ...(config.backoff === undefined ? {} : { backoff: config.backoff }),
+      ...(config.callTimeoutMs === undefined ? {} : { callTimeoutMs: config.callTimeoutMs }),
+      ...(config.stopGraceMs === undefined ? {} : { stopGraceMs: config.stopGraceMs }),
+      ...(role === 'master_job_cache' && cleanEvery !== undefined ? { cleanOldJobsEveryMs: cleanEvery } : {}),
       logger: log,
     }),
   );
@@ -499,7 +658,24 @@ export async function startReturnerFeeds(
     stop: () => {
       stopping ??= (async () => {
         await Promise.allSettled(feeds.map((f) => f.stop()));
-        await registry.closeAll().catch((err: unknown) => log.warn({ error: errorText(err) }, 'closing the returners failed'));
+        // A returner whose call was abandoned may not close (a pool waiting for its query): bounded too.
+        const grace = config.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
+        let timer: NodeJS.Timeout | undefined;
+        const closed = await Promise.race([
+          registry.closeAll().then(
+            () => true,
+            (err: unknown) => {
+              log.warn({ error: errorText(err) }, 'closing the returners failed');
+              return true;
+            },
+          ),
+          new Promise<false>((resolve) => {
+            timer = setTimeout(() => resolve(false), grace);
+            timer.unref();
+          }),
+        ]);
+        clearTimeout(timer);
+        if (!closed) log.warn({ stopGraceMs: grace }, 'returners still closing after the stop grace period; not waited for');
         await ledger.nc.drain().catch(() => undefined);
       })();
       return stopping;

@@ -17,7 +17,16 @@ import { addressOf, agentStarted, newJid, procStarted, published, returned, stam
 import { loadConfig } from './config.js';
 import { parseMasterReturnersConfig } from './master-config.js';
 import type { RawMessage } from './projections.js';
-import { backoffMs, checkReturnerFunctions, configuredFeeds, isRetryable, planFeedCalls } from './returner-feed.js';
+import {
+  backoffMs,
+  checkReturnerFunctions,
+  cleanOldJobsEveryMs,
+  configuredFeeds,
+  isRetryable,
+  planFeedCalls,
+  positionAfter,
+  type FeedCall,
+} from './returner-feed.js';
 
 const MASTER = 'master_master';
 let seq = 0;
@@ -140,6 +149,38 @@ describe('planFeedCalls: event_return', () => {
   });
 });
 
+describe('positionAfter: a sequence is taken once all its calls are', () => {
+  const call = (fn: 'save_load' | 'returner', s: number): FeedCall =>
+    fn === 'save_load' ? { fn, seq: s, jid: 'j', load: {} } : { fn, seq: s, jid: 'j', ret: {} as never };
+  // a publication at 10, a runner job's pair at 11, a return at 12
+  const calls = [call('save_load', 10), call('save_load', 11), call('returner', 11), call('returner', 12)];
+  it('stops between a runner job pair: one before its sequence', () => {
+    expect([0, 1, 2, 3, 4].map((done) => positionAfter(calls, done, 9))).toEqual([9, 10, 10, 11, 12]);
+  });
+  it('never goes back', () => {
+    expect(positionAfter(calls, 2, 10)).toBe(10);
+    expect(positionAfter([call('save_load', 5), call('returner', 5)], 1, 4)).toBe(4);
+  });
+});
+
+describe('clean_old_jobs cadence (master.yaml)', () => {
+  it("every loop_interval seconds (default 60) while Salt's keep_jobs_seconds is above 0", () => {
+    expect(cleanOldJobsEveryMs({}, 'm.yaml')).toBe(60_000);
+    expect(cleanOldJobsEveryMs({ loop_interval: 5 }, 'm.yaml')).toBe(5_000);
+    expect(cleanOldJobsEveryMs({ keep_jobs_seconds: 0 }, 'm.yaml')).toBeUndefined();
+    // keep_jobs (hours) counts only while keep_jobs_seconds is its default
+    expect(cleanOldJobsEveryMs({ keep_jobs: 0 }, 'm.yaml')).toBeUndefined();
+    expect(cleanOldJobsEveryMs({ keep_jobs: 0, keep_jobs_seconds: 10 }, 'm.yaml')).toBe(60_000);
+  });
+  it('refuses a loop_interval or keep_jobs_seconds that is not a number', () => {
+    expect(() => cleanOldJobsEveryMs({ loop_interval: 'often' }, 'm.yaml')).toThrow(
+      new ConfigError('loop_interval in m.yaml must be a positive number of seconds, got "often"'),
+    );
+    expect(() => cleanOldJobsEveryMs({ loop_interval: 0 }, 'm.yaml')).toThrow(ConfigError);
+    expect(() => cleanOldJobsEveryMs({ keep_jobs_seconds: 'x' }, 'm.yaml')).toThrow(ConfigError);
+  });
+});
+
 describe('failures', () => {
   it('retryable: the flag when there is one, else true (nothing is skipped on doubt)', () => {
     expect(isRetryable(new ReturnerError('pgjsonb', 'down', { retryable: true }))).toBe(true);
@@ -186,6 +227,8 @@ describe('master configuration', () => {
       extensionModules: '/etc/extmods',
     });
     expect(parseMasterReturnersConfig({ extension_modules: '/srv/ext' }, '/etc/master.yaml').extensionModules).toBe('/srv/ext');
+    expect(c.cachedir).toBe('/etc/cache/master');
+    expect(c.mapping).toMatchObject({ cachedir: '/etc/cache/master', extension_modules: '/etc/extmods', 'returner.pgjsonb.host': 'db' });
     expect(configuredFeeds(c)).toEqual([
       { role: 'master_job_cache', name: 'pgjsonb' },
       { role: 'event_return', name: 'rawfile_json' },
@@ -195,6 +238,16 @@ describe('master configuration', () => {
       { role: 'event_return', name: 'syslog' },
     ]);
     expect(configuredFeeds(parseMasterReturnersConfig({ master_job_cache: '', event_return: '' }, 'f'))).toEqual([]);
+  });
+
+  it("cachedir: the master's own (<home>/cache/master, apart from the agents' <home>/cache), a relative one from the home", () => {
+    const at = (cachedir: unknown) => parseMasterReturnersConfig({ cachedir }, '/etc/jl/master.yaml', '/srv/jl');
+    expect(at(undefined).cachedir).toBe('/srv/jl/cache/master');
+    expect(at('').mapping.cachedir).toBe('/srv/jl/cache/master');
+    expect(at('var/cache').cachedir).toBe('/srv/jl/var/cache');
+    expect(at('var/cache').mapping.cachedir).toBe('/srv/jl/var/cache');
+    expect(at('/var/cache/salt/master').mapping.cachedir).toBe('/var/cache/salt/master');
+    expect(() => at(['x'])).toThrow(new ConfigError('cachedir in /etc/jl/master.yaml must be a path'));
   });
 
   it('refuses values that are not names', () => {
@@ -218,6 +271,7 @@ describe('master configuration', () => {
     expect(c.returners).toMatchObject({ masterJobCache: 'pgjsonb', file: path.join(dir, 'master.yaml') });
     expect(c.returners?.mapping['returner.pgjsonb.port']).toBe(5433);
     expect(c.returners?.extensionModules).toBe(path.join(dir, 'extmods'));
+    expect(c.returners?.mapping.cachedir).toBe(path.join(dir, 'cache', 'master'));
     expect(loadConfig({ ...env, JOBLEDGER_MASTER_ID: 'from_env' }).masterId).toBe('from_env');
   });
 

@@ -76,10 +76,13 @@ export interface ReturnerContext {
   config: Readonly<Record<string, unknown>>;
   /** `--return_config` of the job, if any. */
   retConfig?: string;
-  /** `--return_kwargs` of the job, if any. */
+  /**
+   * Not set by jobledger's registry, which shares one instance between jobs with different
+   * `--return_kwargs`: read them from `ret.ret_kwargs` of each call (`getReturnerOptions`).
+   */
   retKwargs?: Readonly<Record<string, unknown>>;
   logger: ReturnerLogger;
-  /** Another returner by name, with the same job options (for `multi_returner`). */
+  /** Another returner by name, with the same `--return_config` (for `multi_returner`). */
   load(name: string): Promise<Returner>;
 }
 

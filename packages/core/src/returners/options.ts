@@ -13,7 +13,8 @@
  *
  * Differences from Salt, both deliberate:
  *  - A configured falsy value (`0`, `false`, `[]`, `''`) is kept, in the `--return_config`
- *    location too (Salt's bug #63980; Salt's fix still treats `''` as "not set").
+ *    location too (Salt's bug #63980; Salt's fix still treats `''` as "not set"). A `null`
+ *    (YAML's empty `key:`) is "not set", as in Salt: the next location or the default is used.
  *  - A dotted key may also be written as nested mappings (`returner: {pgjsonb: {host: …}}`),
  *    which Salt's `config.option` does not read; the literal dotted key wins when both exist.
  */
@@ -62,14 +63,15 @@ function optionAt(config: Mapping, base: string, opt: string): unknown {
 
 /**
  * Salt's `_fetch_option`: the configured value of `opt` for the returner `prefix`, the
- * `--return_config` location first; `undefined` when set nowhere.
+ * `--return_config` location first; `undefined` when set nowhere (or set to `null`).
  */
 export function fetchReturnerOption(config: Mapping, retConfig: string | undefined, prefix: string, opt: string): unknown {
   if (retConfig) {
     const override = optionAt(config, `${retConfig}.${prefix}`, opt);
-    if (override !== undefined) return override;
+    if (override !== undefined && override !== null) return override;
   }
-  return optionAt(config, prefix, opt);
+  const value = optionAt(config, prefix, opt);
+  return value === null ? undefined : value;
 }
 
 /**

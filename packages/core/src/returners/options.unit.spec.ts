@@ -73,6 +73,15 @@ describe('getReturnerOptions', () => {
     expect(getReturnerOptions('syslog', ['count'], { config: withDefault, retConfig: 'alt' }, defaults)).toEqual({ count: 0 });
   });
 
+  it('treats null (YAML `key:` with no value) as not set: the next location or the default is used, as Salt', () => {
+    const config = { syslog: { tag: null, level: null }, 'alt.syslog': { facility: null }, 'syslog.facility': 'LOG_DAEMON' };
+    expect(getReturnerOptions('syslog', ['tag', 'level', 'facility'], { config, retConfig: 'alt' }, { level: 'LOG_INFO' })).toEqual({
+      level: 'LOG_INFO',
+      facility: 'LOG_DAEMON',
+    });
+    expect(fetchReturnerOption({ 'rawfile_json.filename': null }, undefined, 'rawfile_json', 'filename')).toBeUndefined();
+  });
+
   it('maps option names to differently named keys', () => {
     expect(getReturnerOptions('returner.postgres', { pass: 'passwd' }, { config: { 'returner.postgres.passwd': 's3' } })).toEqual({
       pass: 's3',
