@@ -7,7 +7,10 @@
 // `jobs.list_jobs` (default page, search_function='cmd.*', start_time) and the whole
 // `npx jobledger runner jobs.list_jobs …` command. Targets: query < 100 ms, command < 1 s.
 //
-// `node bench/run.js [ping] [list_jobs]` runs only the named benchmarks (default: all).
+// replay: 10,000 jobs (`BENCH_REPLAY_JOBS`) appended to a ledger's stream, then the time and speed
+// of `npx jobledger replay --into rebuilt` and of `npx jobledger audit verify` (bench/replay.js).
+//
+// `node bench/run.js [ping] [list_jobs] [replay]` runs only the named benchmarks (default: all).
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -137,3 +140,11 @@ async function benchListJobs() {
 
 if (wanted('ping')) bench("npx jobledger run '*' test.ping, 3 agents", '192.168.153.141,192.168.153.142,192.168.153.136');
 if (wanted('list_jobs')) await benchListJobs();
+if (wanted('replay')) {
+  const r = spawnSync(process.execPath, [path.join(root, 'bench/replay.js'), process.env.BENCH_REPLAY_JOBS ?? '10000'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  if (r.status !== 0) throw new Error(`bench/replay.js exited ${r.status}`);
+  process.stdout.write(r.stdout);
+}

@@ -16,6 +16,7 @@ import path from 'node:path';
 import type { ProjectorConfig } from './config.js';
 import type { MasterReturnersConfig } from './master-config.js';
 import { readCheckpoint } from './apply.js';
+import { refusePgjsonbOnOwnDatabase } from './own-database-guard.js';
 import { decodeMessage, publishLoad, type RawMessage } from './projections.js';
 
 /**
@@ -691,6 +692,7 @@ export async function startReturnerFeeds(
 export async function startProjectorReturnerFeeds(config: ProjectorConfig, logger: Logger): Promise<ReturnerFeeds> {
   if (configuredFeeds(config.returners).length === 0) return { feeds: [], stop: async () => undefined };
   const returners = config.returners!;
+  refusePgjsonbOnOwnDatabase(configuredFeeds(returners), returners.mapping, returners.file, config.databaseUrl);
   const registry = new ReturnerRegistry({
     role: 'master',
     hostId: config.masterId,
