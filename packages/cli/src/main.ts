@@ -18,6 +18,15 @@ import { replayCommand } from './commands/replay.js';
 import { auditGroup, registerAuditVerify } from './commands/audit.js';
 import { registerAuditTrail } from './commands/audit-trail.js';
 import { MasterUnreachableError } from './ledger-client.js';
+
+// A reader that goes away (`jobledger … | head`) ends the command quietly, as a broken pipe
+// ends any Unix filter; what the command was doing is in the ledger either way.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+}
 import { NotRunningError } from './home.js';
 
 function seconds(value: string): number {
