@@ -5,3 +5,4 @@ export * from './db.js';
 export * from './clock.js';
 export * from './service-main.js';
 export * from './yaml-config.js';
+export * from './sleep.js';

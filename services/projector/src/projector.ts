@@ -1,6 +1,6 @@
 import { JetStreamApiCodes, JetStreamApiError, type ConsumerMessages, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { CHAIN_ZERO, chainNext, projectorConsumerConfig } from '@jobledger/core';
-import { migrateDatabase, openDatabase, openLedger, type Database, type Ledger, type Logger } from '@jobledger/runtime';
+import { migrateDatabase, openDatabase, openLedger, type Database, type Ledger, type Logger, sleepUnlessAborted } from '@jobledger/runtime';
 import { applyBatch, readCheckpoint, readCheckpointChain, type ApplyOptions } from './apply.js';
 import type { ProjectorConfig } from './config.js';
 import type { RawMessage } from './projections.js';
@@ -23,17 +23,7 @@ const BACKOFF_MAX_MS = 10_000;
 const FILL_CONCURRENCY = 64;
 const PROGRESS_EVERY_MS = 10_000;
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
+const sleep = sleepUnlessAborted;
 
 function isConsumerNotFound(err: unknown): boolean {
   return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound;

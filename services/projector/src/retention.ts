@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { microsToJid } from '@jobledger/core';
-import { ConfigError, intEnv, type Logger } from '@jobledger/runtime';
+import { ConfigError, intEnv, type Logger, sleepUnlessAborted } from '@jobledger/runtime';
 
 /**
  * Salt's job cleaning (`clean_old_jobs`, reference §5 and §6), applied by the projector to the
@@ -425,17 +425,7 @@ export interface Retention {
   stop(): Promise<void>;
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
+const sleep = sleepUnlessAborted;
 
 /**
  * Runs a cleaning pass every `loopIntervalSeconds` (the first one interval after the start, as

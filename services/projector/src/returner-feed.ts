@@ -10,7 +10,7 @@ import {
   type ReturnLoad,
 } from '@jobledger/core';
 import { ReturnerRegistry } from '@jobledger/returners';
-import { ConfigError, openDatabase, openLedger, type Ledger, type Logger } from '@jobledger/runtime';
+import { ConfigError, openDatabase, openLedger, type Ledger, type Logger, sleepUnlessAborted } from '@jobledger/runtime';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { ProjectorConfig } from './config.js';
@@ -172,17 +172,7 @@ const errorText = (err: unknown): string => {
   return typeof cause === 'string' && !msg.includes(cause) ? `${msg}: ${cause}` : msg;
 };
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
+const sleep = sleepUnlessAborted;
 
 /** A returner call that took longer than the feed allows: retried like a target that is down. */
 export class ReturnerCallTimeoutError extends Error {

@@ -8,10 +8,10 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, closeSync, constants as fsConstants, openSync, statSync } from 'node:fs';
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
-import net from 'node:net';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { canConnect, fileSize, readTail } from './process-support.js';
 
 export interface StartNatsServerOptions {
   /** JetStream store directory; created if missing. Also holds the ports file and, by default,
@@ -91,36 +91,6 @@ function renderConfig(template: string, values: Record<string, string | number>)
       if (value === undefined) throw new Error(`infra/nats-server.conf: unknown placeholder ${whole}`);
       return typeof value === 'number' ? String(value) : JSON.stringify(value);
     });
-}
-
-async function readTail(file: string, fromOffset: number, maxChars = 4000): Promise<string> {
-  try {
-    const text = (await readFile(file)).subarray(fromOffset).toString('utf8').trimEnd();
-    return text.length > maxChars ? '…' + text.slice(-maxChars) : text;
-  } catch {
-    return '';
-  }
-}
-
-async function fileSize(file: string): Promise<number> {
-  try {
-    return (await stat(file)).size;
-  } catch {
-    return 0;
-  }
-}
-
-function canConnect(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(1_000, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
 }
 
 function connectHost(host: string): string {

@@ -16,11 +16,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
 import { chmod, chown, cp, mkdir, readFile, readlink, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { canConnect, fileSize, freePort, readTail } from './process-support.js';
 
 export interface StartPostgresOptions {
   /** PGDATA. Initialised on first use (when it has no PG_VERSION), reused afterwards. */
@@ -264,41 +264,6 @@ async function readPostmasterPid(dataDir: string): Promise<{ pid: number; status
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error('could not pick a free port'))));
-    });
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(1_000, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
-
-async function readTail(file: string, fromOffset: number, maxChars = 4000): Promise<string> {
-  try {
-    const text = (await readFile(file)).subarray(fromOffset).toString('utf8').trimEnd();
-    return text.length > maxChars ? '…' + text.slice(-maxChars) : text;
-  } catch {
-    return '';
-  }
-}
-
 function run(file: string, args: string[], ids: Ids | undefined): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
@@ -393,10 +358,7 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<Postgre
 
   const port = opts.port ?? (await freePort());
   await mkdir(path.dirname(logFile), { recursive: true });
-  const logOffset = await stat(logFile).then(
-    (s) => s.size,
-    () => 0,
-  );
+  const logOffset = await fileSize(logFile);
   // The log fd is opened by us and inherited, so the server's user needs no access to it; and a
   // file (not a pipe) keeps a detached server alive after we exit.
   const logFd = openSync(logFile, 'a');
@@ -458,7 +420,7 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<Postgre
       throw await failure(`did not become ready within ${STARTUP_TIMEOUT_MS / 1000} s`);
     }
     const lock = await readPostmasterPid(dataDir);
-    if (lock && lock.pid === child.pid && lock.status === 'ready' && (await canConnect(port))) {
+    if (lock && lock.pid === child.pid && lock.status === 'ready' && (await canConnect('127.0.0.1', port))) {
       pid = lock.pid;
       break;
     }
