@@ -2,10 +2,18 @@
 // `up --detach`: a replay into a named schema equals the live tables, a second one into the same
 // schema is refused, `audit verify` is OK on a clean ledger and names the rows changed behind the
 // projector's back (exit 1), and `replay --swap` replaces the live tables while the projector
-// keeps projecting.
+// keeps projecting. Anything that stops them is one line on stderr with exit 2 (never 1, which
+// is `audit verify`'s "differences found"): a checkpoint beyond the stream JOBLEDGER_STREAM
+// names, a database that is gone; a failed replay drops its default schema.
 
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import pg from 'pg';
 import { CliHome } from './support/cli.js';
+import { freshDatabase } from './support/servers.js';
 
 const AGENT = 'replay-a1';
 const home = new CliHome('jobledger-replay-');
@@ -110,3 +118,75 @@ describe('jobledger replay', () => {
     expect(v.code).toBe(0);
   });
 });
+
+describe('a ledger upgraded from a version before the chain', () => {
+  it('audit verify and replay say once that rows retention removed before the upgrade cannot be checked', async () => {
+    await home.query('UPDATE projector_checkpoint SET backfilled_seq = 5 WHERE name = $1', ['projector']);
+    try {
+      const hint =
+        'this ledger was upgraded at seq 5: rows retention removed before then cannot be checked (they show as missing); ' +
+        'run `jobledger replay --swap` once to start from a rebuilt history\n';
+      const v = await home.run(['audit', 'verify']);
+      expect(v.stdout).toMatch(/^audit verify: OK/);
+      expect(v.stderr).toBe(`audit verify: ${hint}`);
+      expect(v.code).toBe(0);
+      const r = await home.run(['replay', '--into', 'after_upgrade']);
+      expect(r.stderr).toBe(`replay: ${hint}`);
+      expect(r.code).toBe(0);
+    } finally {
+      await home.query('UPDATE projector_checkpoint SET backfilled_seq = NULL');
+    }
+  });
+});
+
+describe('errors end replay and audit verify with one line and exit 2', () => {
+  it('a live checkpoint beyond the stream JOBLEDGER_STREAM names: said at once, nothing swapped, no schema left', async () => {
+    const state = JSON.parse(fs.readFileSync(path.join(home.root, 'state.json'), 'utf8')) as { natsUrl: string };
+    const nc = await connect({ servers: state.natsUrl });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({ name: 'OTHER', subjects: ['other.>'] });
+    } finally {
+      await nc.close();
+    }
+    const [{ seq }] = (await home.query<{ seq: string }>('SELECT last_seq::text AS seq FROM projector_checkpoint WHERE name = $1', [
+      'projector',
+    ])) as [{ seq: string }];
+    const beyond = `the live checkpoint ${seq} is beyond the last sequence 0 of stream OTHER: is JOBLEDGER_STREAM right?`;
+    const env = { JOBLEDGER_STREAM: 'OTHER' };
+
+    const swap = await home.run(['replay', '--swap'], { env, timeoutMs: 60_000 });
+    expect(swap.stdout).toBe('');
+    expect(swap.stderr).toMatch(
+      new RegExp(
+        `^jobledger replay: ${escape(beyond)} \\(nothing was swapped; the partial rebuild in schema replay_\\d{20} was dropped\\)\n$`,
+      ),
+    );
+    expect(swap.code).toBe(2);
+    expect(await home.query("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'replay\\_%'")).toEqual([]);
+
+    const verify = await home.run(['audit', 'verify'], { env, timeoutMs: 60_000 });
+    expect(verify).toEqual({ code: 2, stdout: '', stderr: `jobledger audit verify: ${beyond}\n` });
+  });
+
+  it('a database error on the way is named by the runtime (a table dropped behind its back), exit 2', async () => {
+    const other = await freshDatabase('replay_broken');
+    expect((await home.run(['db', 'migrate'], { env: { DATABASE_URL: other } })).code).toBe(0);
+    const pool = new pg.Pool({ connectionString: other, max: 1 });
+    try {
+      await pool.query('DROP TABLE projector_checkpoint');
+    } finally {
+      await pool.end();
+    }
+    const where = `database "${new URL(other).pathname.slice(1)}" at 127.0.0.1:${new URL(other).port}`;
+    const missing = `the jobledger tables are missing in ${where}: run \`npx jobledger db migrate\` (or \`npx jobledger up\`)`;
+    const verify = await home.run(['audit', 'verify'], { env: { DATABASE_URL: other } });
+    expect(verify).toEqual({ code: 2, stdout: '', stderr: `jobledger audit verify: ${missing}\n` });
+    const replay = await home.run(['replay', '--into', 'broken'], { env: { DATABASE_URL: other } });
+    expect(replay).toEqual({ code: 2, stdout: '', stderr: `jobledger replay: ${missing}\n` });
+  });
+});
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError } from './config.js';
+import { ConfigError, jobledgerHome, masterId } from './config.js';
 
 /**
  * Salt-style configuration files: `$JOBLEDGER_HOME/master.yaml` (dispatcher and projector, Salt's
@@ -39,4 +39,19 @@ export function readConfigFile(file: string): ConfigMapping {
     throw new ConfigError(`${file} cannot be read: ${(cause as Error).message}`, { cause });
   }
   return parseConfigMapping(text, file);
+}
+
+/**
+ * Salt's master id as the dispatcher and the projector see it: `JOBLEDGER_MASTER_ID`, else
+ * `id:` of master.yaml, else `<hostname>_master`. A master.yaml that cannot be read counts as
+ * having no `id` (whoever reads its other keys reports it).
+ */
+export function configuredMasterId(env: NodeJS.ProcessEnv = process.env): string {
+  let id: unknown;
+  try {
+    id = readConfigFile(configFilePath('master', jobledgerHome(env), env)).id;
+  } catch {
+    id = undefined;
+  }
+  return masterId(env, id);
 }

@@ -1,6 +1,7 @@
 import {
   assertNever,
   decodeEvent,
+  eventSubjectMismatch,
   jidToDate,
   parseSubject,
   runnerJobLoad,
@@ -8,7 +9,6 @@ import {
   type JobPublished,
   type JobReturned,
   type LedgerEvent,
-  type ParsedSubject,
   type ProcEnded,
   type ProcSignalled,
   type ProcStarted,
@@ -79,32 +79,6 @@ export interface BatchPlan {
   deadLetters: DeadLetter[];
 }
 
-/** The subject kind each event type must be published on. */
-const SUBJECT_KIND = {
-  'job.published': 'job.new',
-  'job.returned': 'job.ret',
-  'proc.started': 'job.proc',
-  'proc.signalled': 'job.proc',
-  'proc.ended': 'job.proc',
-  'agent.started': 'agent.start',
-  'runner.published': 'run.new',
-  'runner.returned': 'run.ret',
-  'returner.failed': 'job.returner',
-} as const satisfies Record<LedgerEvent['type'], ParsedSubject['kind']>;
-
-/** Why an event does not belong on its subject, or undefined when it does. */
-function subjectMismatch(subject: ParsedSubject, event: LedgerEvent): string | undefined {
-  const want = SUBJECT_KIND[event.type];
-  if (subject.kind !== want) return `a ${event.type} event on a ${subject.kind} subject (expected ${want})`;
-  if ('jid' in subject && 'jid' in event.data && subject.jid !== event.data.jid) {
-    return `jid ${JSON.stringify(event.data.jid)} in the event, ${JSON.stringify(subject.jid)} in the subject`;
-  }
-  if ('agentId' in subject && subject.agentId !== event.data.id) {
-    return `agent id ${JSON.stringify(event.data.id)} in the event, ${JSON.stringify(subject.agentId)} in the subject`;
-  }
-  return undefined;
-}
-
 /** Decodes and validates one message: an event, or the reason it is a dead letter. */
 export function decodeMessage(m: RawMessage): DecodedMessage {
   const dead = (error: string, jid?: string): DecodedMessage => ({
@@ -125,7 +99,7 @@ export function decodeMessage(m: RawMessage): DecodedMessage {
   } catch (err) {
     return dead(err instanceof Error ? err.message : String(err), jid);
   }
-  const mismatch = subjectMismatch(parsed, event);
+  const mismatch = eventSubjectMismatch(parsed, event);
   if (mismatch !== undefined) return dead(`event does not match its subject: ${mismatch}`, jid);
   return { ok: true, seq: m.seq, subject: m.subject, time: m.time, event };
 }
@@ -401,6 +375,34 @@ const deadLetterRows = (letters: readonly DeadLetter[]) =>
 /** The statements recording dead letters (raw bytes and error text). */
 export function deadLetterStatements(letters: readonly DeadLetter[]): SqlStatement[] {
   return statementsFor('dead_letters', SQL.deadLetters, deadLetterRows(letters));
+}
+
+/**
+ * The rows of a batch that carry the time the stream stored their message, as planBatch writes
+ * them: `salt_events` (id = seq), `dead_letters` (seq) and `salt_returns` (`r` is the row's
+ * `full_ret`, a job return's data or a runner job's load). Used to stamp rows written by a
+ * projector that took the clock instead (see projector.ts's backfillChain).
+ */
+export interface StreamTimeRows {
+  saltEvents: { id: number; t: string }[];
+  deadLetters: { seq: number; t: string }[];
+  saltReturns: { r: unknown; t: string }[];
+}
+
+export function streamTimeRows(messages: readonly RawMessage[], opts: ProjectionOptions): StreamTimeRows {
+  const out: StreamTimeRows = { saltEvents: [], deadLetters: [], saltReturns: [] };
+  for (const m of messages) {
+    const d = decodeMessage(m);
+    const t = d.time.toISOString();
+    if (!d.ok) {
+      out.deadLetters.push({ seq: d.seq, t });
+      continue;
+    }
+    out.saltEvents.push({ id: d.seq, t });
+    if (d.event.type === 'job.returned') out.saltReturns.push({ r: d.event.data, t });
+    else if (d.event.type === 'runner.returned') out.saltReturns.push({ r: runnerJobLoad(opts.masterId, d.event.data), t });
+  }
+  return out;
 }
 
 /**

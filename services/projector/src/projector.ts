@@ -1,11 +1,12 @@
+import type pg from 'pg';
 import { JetStreamApiCodes, JetStreamApiError, type ConsumerMessages, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { CHAIN_ZERO, chainNext, projectorConsumerConfig } from '@jobledger/core';
 import { migrateDatabase, openDatabase, openLedger, type Database, type Ledger, type Logger, sleepUnlessAborted } from '@jobledger/runtime';
 import { applyBatch, readCheckpoint, readCheckpointChain, type ApplyOptions } from './apply.js';
 import type { ProjectorConfig } from './config.js';
-import type { RawMessage } from './projections.js';
+import { streamTimeRows, type RawMessage, type StreamTimeRows } from './projections.js';
 import { startRetention } from './retention.js';
-import { StreamCursor } from './stream-cursor.js';
+import { checkBeyondStream, StreamCursor, StreamReadError } from './stream-cursor.js';
 
 export interface Projector {
   /** Finishes the batch in flight, then closes the NATS connection and the pool. Idempotent. */
@@ -81,49 +82,105 @@ export function streamReader(ledger: Ledger): Pick<ApplyOptions, 'fetchMissing' 
   };
 }
 
+/** Rows a version before the chain stamped with its clock, re-stamped with their message's stream time. */
+const RESTAMP = {
+  saltEvents: `UPDATE salt_events s SET alter_time = (e->>'t')::timestamptz
+FROM jsonb_array_elements($1::jsonb) AS e
+WHERE s.id = (e->>'id')::bigint AND s.alter_time IS DISTINCT FROM (e->>'t')::timestamptz`,
+  deadLetters: `UPDATE dead_letters d SET received_at = (e->>'t')::timestamptz
+FROM jsonb_array_elements($1::jsonb) AS e
+WHERE d.seq = (e->>'seq')::bigint AND d.received_at IS DISTINCT FROM (e->>'t')::timestamptz`,
+  // A return's rows: its jid, its agent id and the whole return as projections.ts stores it in full_ret.
+  saltReturns: `UPDATE salt_returns s SET alter_time = (e->>'t')::timestamptz
+FROM jsonb_array_elements($1::jsonb) AS e
+WHERE s.jid = e->'r'->>'jid' AND s.id = e->'r'->>'id' AND s.full_ret = e->'r' AND s.alter_time IS DISTINCT FROM (e->>'t')::timestamptz`,
+} as const;
+
+/** Messages read and re-stamped per transaction during the backfill. */
+const BACKFILL_BATCH = 5_000;
+
 /**
  * A checkpoint from before the hash chain existed has none: computes it over the stream up to
  * the checkpoint (once, before the first batch) and stores it, so every later batch extends it.
+ *
+ * That version took the clock for `salt_events.alter_time`, `salt_returns.alter_time` and
+ * `dead_letters.received_at`; a rebuild writes the message's stream time (projections.ts). The
+ * same pass sets those columns to the stream time, batch by batch, in the transaction that
+ * stores the chain (the checkpoint row locked FOR UPDATE as a batch does, so nothing else writes
+ * meanwhile; an interrupted pass leaves nothing and is done again at the next start), and
+ * records the checkpoint as `backfilled_seq`: retention removals before it were not logged
+ * (`retention_log` came with the chain), so a rebuild cannot reproduce them.
  */
-export async function backfillChain(database: Database, ledger: Ledger, name: string, logger: Logger): Promise<void> {
-  const checkpoint = await readCheckpointChain(database.pool, name);
-  if (checkpoint.chain !== null || checkpoint.lastSeq === 0) return;
+export async function backfillChain(
+  database: Database,
+  ledger: Ledger,
+  name: string,
+  logger: Logger,
+  opts: { masterId: string; batch?: number },
+): Promise<void> {
+  const unlocked = await readCheckpointChain(database.pool, name);
+  if (unlocked.chain !== null || unlocked.lastSeq === 0) return;
   const started = Date.now();
-  const cursor = await StreamCursor.open(ledger, 1);
-  let chain = CHAIN_ZERO;
-  let seq = 0;
+  const client = await database.pool.connect();
+  let failed = false;
+  let cursor: StreamCursor | undefined;
   try {
-    while (seq < checkpoint.lastSeq) {
-      for (const m of await cursor.take(5_000, checkpoint.lastSeq)) {
+    await client.query('BEGIN');
+    const { rows } = await client.query<{ last_seq: string; chain: string | null }>(
+      'SELECT last_seq, chain FROM projector_checkpoint WHERE name = $1 FOR UPDATE',
+      [name],
+    );
+    const lastSeq = Number(rows[0]?.last_seq ?? 0);
+    if (rows[0] === undefined || rows[0].chain !== null || lastSeq === 0) {
+      await client.query('ROLLBACK');
+      return;
+    }
+    await checkBeyondStream(ledger, lastSeq, `the checkpoint ${JSON.stringify(name)}`);
+    cursor = await StreamCursor.open(ledger, 1);
+    let chain = CHAIN_ZERO;
+    let seq = 0;
+    let restamped = 0;
+    while (seq < lastSeq) {
+      const messages = await cursor.take(opts.batch ?? BACKFILL_BATCH, lastSeq);
+      if (messages.length === 0) throw new StreamReadError(`the stream holds no message from sequence ${seq + 1} to ${lastSeq}`);
+      for (const m of messages) {
         chain = chainNext(chain, m);
         seq = m.seq;
       }
+      restamped += await restamp(client, streamTimeRows(messages, { masterId: opts.masterId }));
     }
-  } finally {
-    await cursor.close();
-  }
-  const client = await database.pool.connect();
-  try {
-    await client.query('BEGIN');
-    const { rowCount } = await client.query(
-      'UPDATE projector_checkpoint SET chain = $3 WHERE name = $1 AND last_seq = $2 AND chain IS NULL',
-      [name, seq, chain],
-    );
-    if (rowCount === 1) {
-      await client.query('INSERT INTO projector_chain (name, seq, hash) VALUES ($1, $2, $3) ON CONFLICT (name, seq) DO NOTHING', [
-        name,
-        seq,
-        chain,
-      ]);
-    }
+    await client.query('UPDATE projector_checkpoint SET chain = $3, backfilled_seq = $2 WHERE name = $1', [name, seq, chain]);
+    await client.query('INSERT INTO projector_chain (name, seq, hash) VALUES ($1, $2, $3) ON CONFLICT (name, seq) DO NOTHING', [
+      name,
+      seq,
+      chain,
+    ]);
     await client.query('COMMIT');
-    if (rowCount === 1) logger.info({ checkpoint: seq, ms: Date.now() - started }, 'hash chain computed for the checkpoint');
+    logger.info(
+      { checkpoint: seq, restamped, ms: Date.now() - started },
+      'hash chain computed for the checkpoint; row times set to the stream times',
+    );
   } catch (err) {
+    failed = true;
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
-    client.release();
+    await cursor?.close();
+    client.release(failed);
   }
+}
+
+/** Re-stamps one batch's rows; returns how many rows changed. */
+async function restamp(client: pg.ClientBase, rows: StreamTimeRows): Promise<number> {
+  let changed = 0;
+  const run = async (text: string, list: readonly unknown[]) => {
+    if (list.length === 0) return;
+    changed += (await client.query(text, [JSON.stringify(list)])).rowCount ?? 0;
+  };
+  await run(RESTAMP.saltEvents, rows.saltEvents);
+  await run(RESTAMP.deadLetters, rows.deadLetters);
+  await run(RESTAMP.saltReturns, rows.saltReturns);
+  return changed;
 }
 
 /**
@@ -150,7 +207,7 @@ export async function startProjector(config: ProjectorConfig, logger: Logger): P
   }
   const consumer = await ledger.js.consumers.get(config.stream, config.consumer);
   try {
-    await backfillChain(database, ledger, config.consumer, logger);
+    await backfillChain(database, ledger, config.consumer, logger, { masterId: config.masterId });
   } catch (err) {
     await Promise.allSettled([ledger.nc.close(), database.close()]);
     throw err;

@@ -3,7 +3,7 @@ import { checkSchemaName, migrateDatabase, openDatabase, quoteIdent, type Databa
 import { applyBatch, type ApplyOptions } from './apply.js';
 import { streamReader } from './projector.js';
 import { applyRemoval, readRemovals } from './retention.js';
-import { StreamCursor } from './stream-cursor.js';
+import { beyondStreamError, StreamCursor, streamBounds } from './stream-cursor.js';
 
 /**
  * A rebuild of the read models from the stream into a schema of their own: the projector's
@@ -66,6 +66,14 @@ export class Rebuild {
   /** Removals recorded after the rebuild had passed their sequence (replay without swap only). */
   removalsSkipped = 0;
   private removalCursor = { seq: -1, part: 0 };
+  /**
+   * False when the rebuild starts after sequence 1 (a partial replay, or a stream whose first
+   * sequence is above 1): it has no chain — the messages before it are not there to compute it
+   * — so no chain value it would compare with is checkable. Not a difference.
+   */
+  readonly chainCheckable: boolean;
+  /** The stream's last sequence when last asked (advanceTo). */
+  private streamLast = 0;
   private readonly applyOpts: ApplyOptions;
 
   private constructor(
@@ -75,6 +83,7 @@ export class Rebuild {
     this.schema = opts.schema;
     this.fromSeq = opts.fromSeq;
     this.seq = opts.fromSeq - 1;
+    this.chainCheckable = opts.fromSeq <= 1;
     this.applyOpts = {
       name: opts.name,
       masterId: opts.masterId,
@@ -102,6 +111,22 @@ export class Rebuild {
       throw err;
     }
     return new Rebuild(opts, database);
+  }
+
+  /**
+   * The sequence up to which the live read models were written by a version before the hash
+   * chain and `retention_log` (projector_checkpoint.backfilled_seq, set when the projector
+   * computed the chain for such a checkpoint), or undefined. Jobs retention removed before it
+   * are in a rebuild but not in the live tables, and nothing records them: a `missing` row of
+   * such a job cannot be checked. A `replay --swap` clears it (the rebuilt checkpoint has none).
+   */
+  static async upgradedAt(live: pg.Pool | pg.ClientBase, liveSchema: string, name: string): Promise<number | undefined> {
+    const { rows } = await live.query<{ seq: string | null }>(
+      `SELECT backfilled_seq::text AS seq FROM ${quoteIdent(liveSchema)}.projector_checkpoint WHERE name = $1`,
+      [name],
+    );
+    const seq = rows[0]?.seq;
+    return seq === null || seq === undefined ? undefined : Number(seq);
   }
 
   /**
@@ -167,9 +192,29 @@ export class Rebuild {
     });
   }
 
+  /**
+   * A target beyond the stream's end would wait for ever (while swap and verify hold the
+   * checkpoint's lock): fails at once, naming the live checkpoint when it is what lies beyond
+   * (the callers' targets never pass it). The stream only grows, so its last sequence is asked
+   * again only for a target beyond the last one seen.
+   */
+  private async checkStreamReaches(target: number): Promise<void> {
+    this.streamLast = (await streamBounds(this.opts.ledger)).last;
+    if (target <= this.streamLast) return;
+    const { rows } = await this.opts.live.query<{ seq: string }>(
+      `SELECT last_seq::text AS seq FROM ${quoteIdent(this.opts.liveSchema)}.projector_checkpoint WHERE name = $1`,
+      [this.opts.name],
+    );
+    const checkpoint = Number(rows[0]?.seq ?? 0);
+    throw checkpoint > this.streamLast
+      ? beyondStreamError(this.opts.ledger.stream, checkpoint, this.streamLast)
+      : beyondStreamError(this.opts.ledger.stream, target, this.streamLast, 'sequence');
+  }
+
   /** Applies every message up to `target` (a sequence the stream holds), with the removals due on the way. */
   async advanceTo(target: number): Promise<void> {
     const batch = this.opts.batch ?? 1_000;
+    if (target > this.seq && target > this.streamLast) await this.checkStreamReaches(target);
     let nextRemoval = await this.applyDueRemovals();
     while (this.seq < target) {
       const cut = nextRemoval !== undefined && nextRemoval < target ? nextRemoval : target;

@@ -44,7 +44,9 @@ async function dump(db: pg.Pool, schemaName: string): Promise<Record<string, unk
   return out;
 }
 
-const verify = () => auditVerify({ databaseUrl: w.databaseUrl, ledger: w.ledger, name: NAME, masterId: MASTER_ID, batch: 50 });
+const RETENTION_ENV = { JOBLEDGER_KEEP_JOBS_SECONDS: '86400' };
+const verify = () =>
+  auditVerify({ databaseUrl: w.databaseUrl, ledger: w.ledger, name: NAME, masterId: MASTER_ID, batch: 50, env: RETENTION_ENV });
 
 async function settled(): Promise<number> {
   const last = await lastSeq(w.ledger);
@@ -220,6 +222,88 @@ describe('audit verify', () => {
       `salt_returns: jid ${jids[4]} id web2: missing`,
     ]);
     await w.db.query('INSERT INTO salt_returns SELECT * FROM rebuilt.salt_returns WHERE jid = $1', [jids[4]]);
+  });
+
+  it('does not believe a retention_log row retention could not have written', async () => {
+    const victim = jids[5]!;
+    const tagged = `salt/job/${victim}/%`;
+    const restore = async () => {
+      for (const t of ['jobs', 'jids', 'salt_returns', 'procs']) {
+        await w.db.query(`INSERT INTO public.${t} SELECT * FROM rebuilt.${t} WHERE jid = $1`, [victim]);
+      }
+      await w.db.query('INSERT INTO public.salt_events SELECT * FROM rebuilt.salt_events WHERE tag LIKE $1', [tagged]);
+    };
+    const seq = await settled();
+    // the job's rows deleted by hand, and a log row naming it, written "now" at the checkpoint
+    const { rows: ev } = await w.db.query<{ id: string }>('DELETE FROM salt_events WHERE tag LIKE $1 RETURNING id::text', [tagged]);
+    expect(ev.length).toBeGreaterThan(0);
+    for (const t of ['jobs', 'jids', 'salt_returns', 'procs']) await w.db.query(`DELETE FROM ${t} WHERE jid = $1`, [victim]);
+    await w.db.query(
+      `INSERT INTO retention_log (name, seq, part, archived, jids, event_ids, removed_at) VALUES ($1, $2, 99, false, $3, $4::bigint[], now())`,
+      [NAME, seq, [victim], ev.map((e) => e.id)],
+    );
+    let r = await verify();
+    expect(r.ok).toBe(false);
+    const lines = r.differences.map(formatDifference);
+    expect(lines).toContain(`retention_log: seq ${seq}: jid ${victim} removed before it was old`);
+    expect(lines.filter((l) => l.startsWith('retention_log:'))).toHaveLength(1 + ev.length);
+    expect(lines).toContain(`retention_log: seq ${seq}: event ${ev[0]!.id} removed before it was old`);
+    // the rows themselves match: the rebuild applied the forged removal too
+    expect(lines.filter((l) => !l.startsWith('retention_log:'))).toEqual([]);
+
+    // a removal dated before the message at its sequence was stored
+    await w.db.query(`UPDATE retention_log SET removed_at = '2001-01-01T00:00:00Z', jids = '{}', event_ids = '{}' WHERE part = 99`);
+    await restore();
+    r = await verify();
+    expect(r.differences.map(formatDifference)).toEqual([
+      expect.stringMatching(
+        new RegExp(`^retention_log: seq ${seq}: removed at 2001-01-01T00:00:00.000Z, before the message at its sequence was stored`),
+      ),
+    ]);
+    await w.db.query('DELETE FROM retention_log WHERE part = 99');
+    r = await verify();
+    expect(r.differences).toEqual([]);
+    // genuine removals are still believed (the test above): with retention off, none is
+    const off = await auditVerify({
+      databaseUrl: w.databaseUrl,
+      ledger: w.ledger,
+      name: NAME,
+      masterId: MASTER_ID,
+      env: { JOBLEDGER_KEEP_JOBS_SECONDS: '0' },
+    });
+    expect(off.ok).toBe(false);
+    expect(off.differences.every((d) => d.kind === 'removal')).toBe(true);
+    expect(off.differenceCount).toBe(r.removals);
+  });
+
+  it('stays exact while the projector keeps writing, and drops the scratch schemas of killed runs', async () => {
+    const stale = `audit_${microsToJid(BigInt(Date.now() - 2 * 3_600_000) * 1000n)}`;
+    const held = `audit_${microsToJid(BigInt(Date.now() - 3 * 3_600_000) * 1000n)}`;
+    for (const s of [stale, held]) await w.db.query(`CREATE SCHEMA "${s}"; CREATE TABLE "${s}".t (x int)`);
+    // a session of a run still going names its schema
+    const { default: pgLib } = await import('pg');
+    const running = new pgLib.Client({ connectionString: w.databaseUrl, application_name: `jobledger audit verify ${held}` });
+    await running.connect();
+    const before = await settled();
+    let stop = false;
+    const writing = (async () => {
+      while (!stop) await job(newJid(), ['web1', 'db1']);
+    })();
+    try {
+      await waitFor('the projector to move', async () => projector.appliedSeq() > before + 8);
+      const r = await verify();
+      expect(r.differences).toEqual([]);
+      expect(r.ok).toBe(true);
+      expect(r.seq).toBeGreaterThan(before);
+    } finally {
+      stop = true;
+      await writing;
+    }
+    const left = await rows<{ nspname: string }>(w.db, "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'audit_%' ORDER BY 1");
+    expect(left).toEqual([{ nspname: held }]);
+    await running.end();
+    await w.db.query(`DROP SCHEMA "${held}" CASCADE`);
+    await settled();
   });
 });
 

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { genJid } from '@jobledger/core';
 import { checkSchemaName, openDatabase, quoteIdent, type Ledger } from '@jobledger/runtime';
-import { lockCheckpoint, readCheckpointChain } from './apply.js';
+import { lockCheckpoint, readCheckpoint, readCheckpointChain } from './apply.js';
 import { Rebuild, type RebuildProgress } from './rebuild.js';
 import { firstSeqSince, streamBounds } from './stream-cursor.js';
 
@@ -9,18 +9,26 @@ import { firstSeqSince, streamBounds } from './stream-cursor.js';
  * `jobledger replay`: rebuilds every read model from the stream into a fresh schema, and with
  * `swap` puts it in place of the live one (`public`).
  *
- * The swap, in ONE transaction on the live database:
+ * First, without any lock, the rebuild follows the live checkpoint (it never goes past it, so
+ * every retention removal is applied at its own sequence) until it is less than one batch
+ * behind. Then the swap, in ONE transaction on the live database:
  *   1. lock the live checkpoint row (FOR UPDATE, as every projector batch and retention pass
  *      does first): the projector and retention wait;
  *   2. catch the rebuild up to that checkpoint (and the retention removals recorded up to it),
- *      so nothing the projector applied meanwhile is lost — the rebuild never goes past the
- *      live checkpoint before that, so every removal is applied at its own sequence;
+ *      so nothing the projector applied meanwhile is lost: less than a batch, the only work
+ *      done under the lock;
  *   3. carry the other checkpoint rows (the returner feeds' `master_job_cache:<name>`,
  *      `event_return:<name>`, locked FOR UPDATE) into the rebuild: they say what the returners'
  *      targets hold, not the read models, and a feed that lost its row would hand the whole
  *      stream to its returner again;
- *   4. `ALTER SCHEMA public RENAME TO <retired>; ALTER SCHEMA <rebuild> RENAME TO public`;
+ *   4. `ALTER SCHEMA public RENAME TO <retired>; ALTER SCHEMA <rebuild> RENAME TO public`, then
+ *      the new `public` gets the owner and the privileges (`nspacl`) of the old one, and each of
+ *      its tables and sequences the owner and privileges of the old one of that name (so the
+ *      roles that could use the live tables still can; column privileges are not copied);
  *   5. COMMIT.
+ * A `public` that holds anything jobledger's migrations do not create (a table, view,
+ * sequence, function or type of someone else's, an extension) is refused, before the rebuild
+ * and again under the lock: it would go to the retired schema with the old tables.
  * The projector keeps working: its connections keep the default `search_path` and it uses no
  * named prepared statements, so every statement after the commit resolves `projector_checkpoint`
  * & co to the new tables; a batch that waited for the lock re-selects the checkpoint after it
@@ -47,6 +55,8 @@ export interface ReplayOptions {
   swap?: boolean;
   batch?: number;
   onProgress?: (p: RebuildProgress) => void;
+  /** Called in the swap's transaction, under the lock, just before its COMMIT: a seam for tests. */
+  beforeCommit?: () => Promise<void>;
 }
 
 export interface ReplayResult {
@@ -64,6 +74,12 @@ export interface ReplayResult {
   eventsPerSecond: number;
   /** With swap: where the previous live tables are now. */
   retired?: string;
+}
+
+/** `--swap` refused: the live schema holds objects that are not jobledger's. */
+export class SwapRefusedError extends Error {
+  override readonly name = 'SwapRefusedError';
+  readonly retryable = false;
 }
 
 /** Bad replay arguments (exit 2 in the CLI). */
@@ -109,11 +125,23 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
       liveSchema: LIVE_SCHEMA,
       strictRemovals: opts.swap === true,
     });
+    if (opts.swap) {
+      try {
+        await refuseForeignObjects(live.pool, schema);
+      } catch (err) {
+        await rebuild.drop(live.pool).catch(() => undefined);
+        rebuild = undefined;
+        throw err;
+      }
+    }
     // Without swap, the stream as it is now; with swap, the live checkpoint (see above).
     await rebuild.advanceTo(opts.swap ? Math.min(checkpoint.lastSeq, bounds.last) : bounds.last);
 
     let retired: string | undefined;
-    if (opts.swap) retired = await swapIn(live.pool, rebuild, opts.name, `${LIVE_SCHEMA}_before_${stamp}`);
+    if (opts.swap) {
+      await followUnlocked(live.pool, rebuild, opts.name, opts.batch ?? 1_000);
+      retired = await swapIn(live.pool, rebuild, opts.name, `${LIVE_SCHEMA}_before_${stamp}`, opts.beforeCommit);
+    }
     await rebuild.close();
     const result: ReplayResult = {
       schema: opts.swap ? LIVE_SCHEMA : schema,
@@ -136,13 +164,119 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
   }
 }
 
+/** Most rounds of lock-free catching up before the swap locks anyway (a projector faster than the rebuild). */
+const FOLLOW_ROUNDS = 100;
+
+/** Advances the rebuild to the live checkpoint, without a lock, until it is less than `batch` behind. */
+async function followUnlocked(pool: pg.Pool, rebuild: Rebuild, name: string, batch: number): Promise<void> {
+  for (let round = 0; round < FOLLOW_ROUNDS; round++) {
+    const checkpoint = await readCheckpoint(pool, name);
+    if (checkpoint - rebuild.seq < batch) return;
+    await rebuild.advanceTo(checkpoint);
+  }
+}
+
+const RELKIND: Record<string, string> = {
+  r: 'table',
+  p: 'table',
+  v: 'view',
+  m: 'materialized view',
+  S: 'sequence',
+  i: 'index',
+  I: 'index',
+  f: 'foreign table',
+  c: 'type',
+};
+
+/** What a schema holds, one line an object (`table jobs`, `function f(integer)`, `extension pgcrypto`…). */
+async function schemaObjects(db: pg.Pool | pg.ClientBase, schema: string): Promise<Set<string>> {
+  const { rows } = await db.query<{ kind: string; name: string }>(
+    `WITH n AS (SELECT oid FROM pg_namespace WHERE nspname = $1)
+     SELECT c.relkind::text AS kind, c.relname::text AS name FROM pg_class c, n WHERE c.relnamespace = n.oid
+     UNION ALL SELECT 'function', p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' FROM pg_proc p, n WHERE p.pronamespace = n.oid
+     UNION ALL SELECT 'type', t.typname::text FROM pg_type t, n WHERE t.typnamespace = n.oid AND t.typrelid = 0
+       AND NOT (t.typelem <> 0 AND (SELECT e.typarray FROM pg_type e WHERE e.oid = t.typelem) = t.oid)
+     UNION ALL SELECT 'extension', e.extname::text FROM pg_extension e, n WHERE e.extnamespace = n.oid
+     UNION ALL SELECT 'collation', co.collname::text FROM pg_collation co, n WHERE co.collnamespace = n.oid
+     UNION ALL SELECT 'operator', o.oprname::text FROM pg_operator o, n WHERE o.oprnamespace = n.oid`,
+    [schema],
+  );
+  return new Set(rows.map((r) => `${RELKIND[r.kind] ?? r.kind} ${r.name}`));
+}
+
+/**
+ * Refuses the swap when the live schema holds objects the rebuild (made by jobledger's
+ * migrations) does not: they are someone else's, and would silently go to the retired schema.
+ */
+async function refuseForeignObjects(db: pg.Pool | pg.ClientBase, rebuildSchema: string): Promise<void> {
+  const ours = await schemaObjects(db, rebuildSchema);
+  const foreign = [...(await schemaObjects(db, LIVE_SCHEMA))].filter((o) => !ours.has(o)).sort();
+  if (foreign.length === 0) return;
+  const shown = foreign.slice(0, 10).join(', ') + (foreign.length > 10 ? `, … (${foreign.length} in all)` : '');
+  throw new SwapRefusedError(
+    `schema ${LIVE_SCHEMA} holds objects that are not jobledger's (${shown}): not swapped; move them to another schema first`,
+  );
+}
+
+/**
+ * The new live schema gets the retired one's owner and privileges, and each of its tables,
+ * views and sequences those of the retired relation of the same name.
+ */
+async function carryOwnersAndPrivileges(client: pg.ClientBase, retired: string): Promise<void> {
+  const { rows: ns } = await client.query<{ owner: string; acl: string[] | null; current: string }>(
+    `SELECT pg_get_userbyid(o.nspowner) AS owner, o.nspacl::text[] AS acl, pg_get_userbyid(n.nspowner) AS current
+     FROM pg_namespace o, pg_namespace n WHERE o.nspname = $1 AND n.nspname = $2`,
+    [retired, LIVE_SCHEMA],
+  );
+  const schema = ns[0];
+  if (schema === undefined) throw new Error(`schema ${retired} or ${LIVE_SCHEMA} is gone`);
+  if (schema.owner !== schema.current) await client.query(`ALTER SCHEMA ${quoteIdent(LIVE_SCHEMA)} OWNER TO ${quoteIdent(schema.owner)}`);
+  await grantAll(client, `SCHEMA ${quoteIdent(LIVE_SCHEMA)}`, `SELECT nspacl FROM pg_namespace WHERE nspname = $1`, [retired]);
+
+  const { rows: rels } = await client.query<{ name: string; kind: string; owner: string; current: string }>(
+    `SELECT n.relname AS name, n.relkind::text AS kind, pg_get_userbyid(o.relowner) AS owner, pg_get_userbyid(n.relowner) AS current
+     FROM pg_class n JOIN pg_class o ON o.relname = n.relname AND o.relkind = n.relkind
+     WHERE n.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $2)
+       AND o.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1)
+       AND n.relkind IN ('r', 'p', 'v', 'm', 'S')
+       AND (o.relowner <> n.relowner OR o.relacl IS NOT NULL)
+     ORDER BY 1`,
+    [retired, LIVE_SCHEMA],
+  );
+  for (const r of rels) {
+    const what = r.kind === 'S' ? 'SEQUENCE' : r.kind === 'v' ? 'VIEW' : r.kind === 'm' ? 'MATERIALIZED VIEW' : 'TABLE';
+    const name = `${quoteIdent(LIVE_SCHEMA)}.${quoteIdent(r.name)}`;
+    if (r.owner !== r.current) await client.query(`ALTER ${what} ${name} OWNER TO ${quoteIdent(r.owner)}`);
+    await grantAll(
+      client,
+      `${what === 'SEQUENCE' ? 'SEQUENCE' : 'TABLE'} ${name}`,
+      `SELECT c.relacl FROM pg_class c WHERE c.relname = $2 AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1)`,
+      [retired, r.name],
+    );
+  }
+}
+
+/** GRANTs on `object` every privilege of the ACL `aclSql` selects (no-op for a default ACL). */
+async function grantAll(client: pg.ClientBase, object: string, aclSql: string, values: unknown[]): Promise<void> {
+  const { rows } = await client.query<{ privilege_type: string; is_grantable: boolean; grantee: string | null }>(
+    `SELECT a.privilege_type, a.is_grantable, CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END AS grantee
+     FROM (${aclSql}) AS x(acl), aclexplode(x.acl) AS a`,
+    values,
+  );
+  for (const r of rows) {
+    const to = r.grantee === null ? 'PUBLIC' : quoteIdent(r.grantee);
+    await client.query(`GRANT ${r.privilege_type} ON ${object} TO ${to}${r.is_grantable ? ' WITH GRANT OPTION' : ''}`);
+  }
+}
+
 /** Steps 1-5 of the swap (see the top of this file); returns the retired schema's name. */
-async function swapIn(pool: pg.Pool, rebuild: Rebuild, name: string, retired: string): Promise<string> {
+async function swapIn(pool: pg.Pool, rebuild: Rebuild, name: string, retired: string, beforeCommit?: () => Promise<void>): Promise<string> {
   const client = await pool.connect();
   let failed = false;
   try {
     await client.query('BEGIN');
     const checkpoint = await lockCheckpoint(client, name);
+    await refuseForeignObjects(client, rebuild.schema);
     await rebuild.advanceTo(checkpoint.lastSeq);
     if (rebuild.seq !== checkpoint.lastSeq) {
       throw new Error(`the rebuild is at sequence ${rebuild.seq}, the live checkpoint at ${checkpoint.lastSeq}: not swapped`);
@@ -157,6 +291,8 @@ async function swapIn(pool: pg.Pool, rebuild: Rebuild, name: string, retired: st
     );
     await client.query(`ALTER SCHEMA ${quoteIdent(LIVE_SCHEMA)} RENAME TO ${quoteIdent(retired)}`);
     await client.query(`ALTER SCHEMA ${quoteIdent(rebuild.schema)} RENAME TO ${quoteIdent(LIVE_SCHEMA)}`);
+    await carryOwnersAndPrivileges(client, retired);
+    await beforeCommit?.();
     await client.query('COMMIT');
     return retired;
   } catch (err) {

@@ -2,7 +2,7 @@ import os from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
-import { decodeEvent, isJid, LEDGER_SUBJECTS, parseDateTime, parseSubject, type LedgerEvent } from '@jobledger/core';
+import { decodeEvent, eventSubjectMismatch, isJid, LEDGER_SUBJECTS, parseDateTime, parseSubject, type LedgerEvent } from '@jobledger/core';
 import { homeLayout, NotRunningError, readState } from '../home.js';
 import { MASTER_UNREACHABLE, MasterUnreachableError } from '../ledger-client.js';
 import { processIo, type Io } from './run.js';
@@ -45,35 +45,11 @@ export interface TrailOptions extends TrailFilter {
   out?: string;
 }
 
-/**
- * The subject kind each event type is published on (as the projector checks it; an event on
- * another subject is a dead letter there). A type missing here is not checked.
- */
-const SUBJECT_KIND: Readonly<Record<string, string>> = {
-  'job.published': 'job.new',
-  'job.returned': 'job.ret',
-  'proc.started': 'job.proc',
-  'proc.signalled': 'job.proc',
-  'proc.ended': 'job.proc',
-  'returner.failed': 'job.returner',
-  'agent.started': 'agent.start',
-  'runner.published': 'run.new',
-  'runner.returned': 'run.ret',
-};
-
-/** Why a valid event does not belong on its subject, or undefined when it does. */
+/** Why a valid event does not belong on its subject (core's rule, as the projector applies it), or undefined when it does. */
 export function subjectMismatch(subject: string, event: LedgerEvent): string | undefined {
   const parsed = parseSubject(subject);
   if (parsed === undefined) return `subject ${JSON.stringify(subject)} is not a ledger event subject`;
-  const want = SUBJECT_KIND[event.type];
-  if (want !== undefined && parsed.kind !== want) return `a ${event.type} event on a ${parsed.kind} subject (expected ${want})`;
-  const d = event.data as Record<string, unknown>;
-  if ('jid' in parsed && d.jid !== parsed.jid)
-    return `jid ${JSON.stringify(d.jid)} in the event, ${JSON.stringify(parsed.jid)} in the subject`;
-  if ('agentId' in parsed && d.id !== parsed.agentId) {
-    return `agent id ${JSON.stringify(d.id)} in the event, ${JSON.stringify(parsed.agentId)} in the subject`;
-  }
-  return undefined;
+  return eventSubjectMismatch(parsed, event);
 }
 
 /**
@@ -447,11 +423,10 @@ export async function auditTrailCommand(opts: TrailOptions, io: Io = processIo, 
     if (out === 'table') table.flush();
     return 0;
   } catch (err) {
-    if (err instanceof AuditTrailError) {
-      io.stderr(`${err.message}\n`);
-      return 2;
-    }
-    throw err;
+    // Anything that ends the trail early (the stream unreadable, a consumer lost): one line, exit 2.
+    if (err instanceof AuditTrailError) io.stderr(`${err.message}\n`);
+    else io.stderr(`jobledger audit trail: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 2;
   } finally {
     await nc.close().catch(() => undefined);
   }

@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { PROJECTOR_CONSUMER } from '@jobledger/core';
-import { masterId, verifyDatabase } from '@jobledger/runtime';
+import { configuredMasterId, verifyDatabase } from '@jobledger/runtime';
 import { auditVerify, formatDifference, type RebuildProgress } from '@jobledger/projector';
 import { resolveEndpoints } from '../home.js';
-import { count, openLedgerStream, percent, progressLine } from './ledger-stream.js';
+import { streamBounds } from '@jobledger/projector';
+import { commandError, count, openLedgerStream, percent, progressLine, upgradeHint } from './ledger-stream.js';
 
 /**
  * `jobledger audit …`: checks of the ledger. Each subcommand lives in a file of its own and
@@ -24,18 +25,24 @@ export function registerAuditVerify(audit: Command, io: () => Io): void {
     });
 }
 
-/** `jobledger audit verify`: every difference on stdout, then one summary line; exit 1 on any difference. */
+/**
+ * `jobledger audit verify`: every difference on stdout, then one summary line; exit 1 on any
+ * difference, 2 when it could not verify (one line on stderr: the database, the stream, a
+ * checkpoint beyond the stream, …). Notes on what cannot be checked go to stderr.
+ */
 export async function auditVerifyCommand(io: Io, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const { natsUrl, databaseUrl, stream } = resolveEndpoints(env);
   await verifyDatabase(databaseUrl);
   const ledger = await openLedgerStream(natsUrl, stream);
   const progress = progressLine(io, io.stderrIsTTY);
+  const name = env.JOBLEDGER_PROJECTOR_CONSUMER || PROJECTOR_CONSUMER;
   try {
     const r = await auditVerify({
       databaseUrl,
       ledger,
-      name: env.JOBLEDGER_PROJECTOR_CONSUMER || PROJECTOR_CONSUMER,
-      masterId: masterId(env),
+      name,
+      masterId: configuredMasterId(env),
+      env,
       onProgress: (p: RebuildProgress) =>
         progress.show(
           `audit verify: rebuilding, sequence ${count(p.seq)} of ${count(p.target)} (${percent(p.seq, p.fromSeq, p.target)}), ${count(p.eventsPerSecond)} events/s`,
@@ -52,6 +59,18 @@ export async function auditVerifyCommand(io: Io, env: NodeJS.ProcessEnv = proces
     }
     if (r.chain.unknown)
       io.stderr('audit verify: the checkpoint carries no hash chain (it predates it): the chain head was not verified\n');
+    // Notes only: a failure to read them does not change the verdict.
+    const first = await streamBounds(ledger).then(
+      (b) => b.first,
+      () => 1,
+    );
+    if (first > 1) {
+      io.stderr(
+        `audit verify: the stream starts at seq ${first} (the messages before it were removed outside jobledger): the hash chain cannot be recomputed\n`,
+      );
+    }
+    const hint = await upgradeHint(databaseUrl, name).catch(() => undefined);
+    if (hint) io.stderr(`audit verify: ${hint}`);
     const seconds = (r.ms / 1000).toFixed(1);
     if (r.ok) {
       io.stdout(
@@ -64,6 +83,11 @@ export async function auditVerifyCommand(io: Io, env: NodeJS.ProcessEnv = proces
         `(${count(r.events)} events up to seq ${r.seq}, ${count(r.rows)} rows, ${seconds} s)\n`,
     );
     return 1;
+  } catch (err) {
+    // Not "differences found" (exit 1): it could not verify.
+    progress.done();
+    io.stderr(commandError('audit verify', err, databaseUrl));
+    return 2;
   } finally {
     progress.done();
     await ledger.nc.close().catch(() => undefined);

@@ -136,6 +136,12 @@ export const projectorCheckpoint = pgTable('projector_checkpoint', {
   last_seq: bigint('last_seq', { mode: 'number' }).notNull(),
   updated_at: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   chain: text('chain'),
+  /**
+   * Set when the chain was computed for a checkpoint written by a version before it (the
+   * projector's start, `backfillChain`): the sequence up to which the rows come from that
+   * version. Retention removals before it were not logged, so a rebuild cannot reproduce them.
+   */
+  backfilled_seq: bigint('backfilled_seq', { mode: 'number' }),
 });
 
 /** The hash chain value after the last message of every committed batch (`jobledger audit verify` checks them). */

@@ -1,0 +1,1 @@
+ALTER TABLE "projector_checkpoint" ADD COLUMN "backfilled_seq" bigint;
