@@ -1,10 +1,12 @@
 export { builtinReturners } from './builtins.js';
 export {
   isReturnerModule,
+  loadReturnerPlugins,
   ReturnerRegistry,
   returnerNotLoadedText,
   UnknownReturnerError,
   type ReturnerGetOptions,
+  type ReturnerPlugin,
   type ReturnerRegistryOptions,
 } from './registry.js';
 export { jidDir, LocalCacheReturner, localCache, packPayload, unpackPayload } from './local-cache.js';

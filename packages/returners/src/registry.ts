@@ -35,6 +35,8 @@ export interface ReturnerRegistryOptions {
   logger: ReturnerLogger;
   /** Directories of plugin returner files, in order; a later file wins a name clash. */
   extensionDirs?: readonly string[];
+  /** Plugins already loaded with `loadReturnerPlugins` (one load shared by many registries); `extensionDirs` is then not read. */
+  plugins?: readonly ReturnerPlugin[];
   /** The built-in modules (default: `builtinReturners`). */
   builtins?: readonly ReturnerModule[];
 }
@@ -92,49 +94,20 @@ export class ReturnerRegistry {
    * `names()` lists the built-ins only.
    */
   loadPlugins(): Promise<void> {
-    this.pluginsLoaded ??= this.readPlugins();
+    this.pluginsLoaded ??= this.options.plugins
+      ? Promise.resolve(this.addPlugins(this.options.plugins))
+      : loadReturnerPlugins(this.options.extensionDirs ?? [], this.options.logger).then((p) => this.addPlugins(p));
     return this.pluginsLoaded;
   }
 
-  private async readPlugins(): Promise<void> {
-    const dirs = this.options.extensionDirs ?? [];
-    if (dirs.length === 0) return;
-    const core = coreEntry();
-    const jiti = createJiti(import.meta.url, {
-      fsCache: false,
-      moduleCache: false,
-      interopDefault: true,
-      ...(core ? { alias: { '@jobledger/core': core } } : {}),
-    });
-    for (const dir of dirs) {
-      let files: string[];
-      try {
-        files = (await readdir(dir, { withFileTypes: true }))
-          .filter((e) => e.isFile() && PLUGIN_FILE.test(e.name) && !e.name.endsWith('.d.ts'))
-          .map((e) => e.name);
-      } catch (err) {
-        this.options.logger.warn({ dir, err }, `Returner extension directory ${dir} could not be read: ${errorText(err)}`);
-        continue;
-      }
-      for (const file of files.sort()) {
-        const full = path.resolve(dir, file);
-        try {
-          const mod = await jiti.import(full, { default: true });
-          if (!isReturnerModule(mod)) {
-            this.options.logger.warn({ file: full }, `Returner plugin ${full} has no default export {name, create}: skipped`);
-            continue;
-          }
-          const previous = this.plugins.get(mod.name);
-          if (previous)
-            this.options.logger.warn({ file: full, previous }, `Returner plugin ${full} replaces ${previous} (both named ${mod.name})`);
-          else if (this.modules.has(mod.name))
-            this.options.logger.info({ file: full }, `Returner plugin ${full} overrides the built-in returner ${mod.name}`);
-          this.modules.set(mod.name, mod);
-          this.plugins.set(mod.name, full);
-        } catch (err) {
-          this.options.logger.error({ file: full, err }, `Returner plugin ${full} could not be loaded: ${errorText(err)}`);
-        }
-      }
+  private addPlugins(plugins: readonly ReturnerPlugin[]): void {
+    for (const { module: mod, file } of plugins) {
+      const previous = this.plugins.get(mod.name);
+      if (previous) this.options.logger.warn({ file, previous }, `Returner plugin ${file} replaces ${previous} (both named ${mod.name})`);
+      else if (this.modules.has(mod.name))
+        this.options.logger.info({ file }, `Returner plugin ${file} overrides the built-in returner ${mod.name}`);
+      this.modules.set(mod.name, mod);
+      this.plugins.set(mod.name, file);
     }
   }
 
@@ -202,4 +175,52 @@ export class ReturnerRegistry {
       }
     }
   }
+}
+
+/** A plugin returner and the file it came from. */
+export interface ReturnerPlugin {
+  module: ReturnerModule;
+  file: string;
+}
+
+/**
+ * The plugin returners of the extension directories (Salt's `_returners`): every `.js`, `.mjs`
+ * or `.ts` file whose default export is a returner module, in file-name order. A file that does
+ * not load, or exports something else, is logged and skipped.
+ */
+export async function loadReturnerPlugins(dirs: readonly string[], logger: ReturnerLogger): Promise<ReturnerPlugin[]> {
+  const out: ReturnerPlugin[] = [];
+  if (dirs.length === 0) return out;
+  const core = coreEntry();
+  const jiti = createJiti(import.meta.url, {
+    fsCache: false,
+    moduleCache: false,
+    interopDefault: true,
+    ...(core ? { alias: { '@jobledger/core': core } } : {}),
+  });
+  for (const dir of dirs) {
+    let files: string[];
+    try {
+      files = (await readdir(dir, { withFileTypes: true }))
+        .filter((e) => e.isFile() && PLUGIN_FILE.test(e.name) && !e.name.endsWith('.d.ts'))
+        .map((e) => e.name);
+    } catch (err) {
+      logger.warn({ dir, err }, `Returner extension directory ${dir} could not be read: ${errorText(err)}`);
+      continue;
+    }
+    for (const file of files.sort()) {
+      const full = path.resolve(dir, file);
+      try {
+        const mod = await jiti.import(full, { default: true });
+        if (!isReturnerModule(mod)) {
+          logger.warn({ file: full }, `Returner plugin ${full} has no default export {name, create}: skipped`);
+          continue;
+        }
+        out.push({ module: mod, file: full });
+      } catch (err) {
+        logger.error({ file: full, err }, `Returner plugin ${full} could not be loaded: ${errorText(err)}`);
+      }
+    }
+  }
+  return out;
 }

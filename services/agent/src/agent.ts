@@ -117,7 +117,7 @@ export interface AgentExtensions {
 /** The functions (built-ins and `<extension_modules>/modules/` plugins) and the returners of the agent. */
 export async function loadExtensions(config: AgentConfig, log: Logger): Promise<AgentExtensions> {
   const plugins = await loadPluginModules(path.join(config.extensionModules, 'modules'), log);
-  const sources = agentReturnerSources(config, log);
+  const sources = await agentReturnerSources(config, log);
   return { functions: new FunctionTable(plugins), returners: (id) => sources.get(id), closeReturners: () => sources.closeAll() };
 }
 
