@@ -344,7 +344,6 @@ async function checkRemovals(
   keepJobsSeconds: number,
   report: (seq: number, reason: string) => void,
 ): Promise<number> {
-  const keep = Math.min(keepJobsSeconds, MAX_KEEP_SECONDS);
   let cursor = { seq: -1, part: 0 };
   let checked = 0;
   const times = new Map<number, { time: Date; subject: string } | null>();
@@ -356,8 +355,16 @@ async function checkRemovals(
     return times.get(seq)!;
   };
   for (;;) {
-    const { rows } = await db.query<{ seq: string; part: number; jids: string[]; event_ids: string[]; removed_at: Date; future: boolean }>(
-      `SELECT seq::text, part, jids, event_ids::text[] AS event_ids, removed_at, removed_at > now() AS future
+    const { rows } = await db.query<{
+      seq: string;
+      part: number;
+      jids: string[];
+      event_ids: string[];
+      removed_at: Date;
+      future: boolean;
+      keep_jobs_seconds: number | null;
+    }>(
+      `SELECT seq::text, part, jids, event_ids::text[] AS event_ids, removed_at, removed_at > now() AS future, keep_jobs_seconds
        FROM ${quoteIdent(LIVE_SCHEMA)}.retention_log
        WHERE name = $1 AND seq <= $2 AND (seq, part) > ($3::bigint, $4::int) ORDER BY seq, part LIMIT $5`,
       [name, upTo, cursor.seq, cursor.part, REMOVALS_PAGE],
@@ -367,6 +374,9 @@ async function checkRemovals(
       const seq = Number(r.seq);
       cursor = { seq, part: r.part };
       const at = r.removed_at;
+      // Each removal is judged by the retention it ran with (recorded since it is kept), else by
+      // today's setting.
+      const keep = Math.min(r.keep_jobs_seconds ?? keepJobsSeconds, MAX_KEEP_SECONDS);
       if (keep <= 0) {
         report(seq, 'removal recorded while job retention is disabled (keep_jobs_seconds 0)');
         continue;

@@ -263,17 +263,29 @@ describe('audit verify', () => {
     await w.db.query('DELETE FROM retention_log WHERE part = 99');
     r = await verify();
     expect(r.differences).toEqual([]);
-    // genuine removals are still believed (the test above): with retention off, none is
-    const off = await auditVerify({
-      databaseUrl: w.databaseUrl,
-      ledger: w.ledger,
-      name: NAME,
-      masterId: MASTER_ID,
-      env: { JOBLEDGER_KEEP_JOBS_SECONDS: '0' },
-    });
-    expect(off.ok).toBe(false);
-    expect(off.differences.every((d) => d.kind === 'removal')).toBe(true);
-    expect(off.differenceCount).toBe(r.removals);
+    // genuine removals are judged by the retention they ran with, whatever today's setting is
+    const verifyWith = (keep: string) =>
+      auditVerify({
+        databaseUrl: w.databaseUrl,
+        ledger: w.ledger,
+        name: NAME,
+        masterId: MASTER_ID,
+        env: { JOBLEDGER_KEEP_JOBS_SECONDS: keep },
+      });
+    expect((await rows(w.db, 'SELECT DISTINCT keep_jobs_seconds FROM retention_log', [])).map((x) => x.keep_jobs_seconds)).toEqual([
+      86_400,
+    ]);
+    const off = await verifyWith('0');
+    expect(off.differences).toEqual([]);
+    expect(off.ok).toBe(true);
+    // rows recorded before the setting was kept fall back to today's: with retention off, none is believed
+    await w.db.query('UPDATE retention_log SET keep_jobs_seconds = NULL');
+    const legacy = await verifyWith('0');
+    expect(legacy.ok).toBe(false);
+    expect(legacy.differences.every((d) => d.kind === 'removal')).toBe(true);
+    expect(legacy.differenceCount).toBe(r.removals);
+    expect((await verifyWith('86400')).ok).toBe(true);
+    await w.db.query('UPDATE retention_log SET keep_jobs_seconds = 86400');
   });
 
   it('stays exact while the projector keeps writing, and drops the scratch schemas of killed runs', async () => {

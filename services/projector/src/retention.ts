@@ -219,8 +219,8 @@ const DELETE = {
 
 const PROCS = 'DELETE FROM procs WHERE jid = ANY($1::text[])';
 
-const LOG = `INSERT INTO retention_log (name, seq, part, archived, jids, event_ids)
-SELECT $1, $2::bigint, coalesce(max(part), 0) + 1, $3, $4::text[], $5::bigint[] FROM retention_log WHERE name = $1 AND seq = $2::bigint`;
+const LOG = `INSERT INTO retention_log (name, seq, part, archived, jids, event_ids, keep_jobs_seconds)
+SELECT $1, $2::bigint, coalesce(max(part), 0) + 1, $3, $4::text[], $5::bigint[], $6::integer FROM retention_log WHERE name = $1 AND seq = $2::bigint`;
 
 /** One recorded removal (a `retention_log` row). */
 export interface Removal {
@@ -233,6 +233,8 @@ export interface Removal {
   eventIds: number[];
   /** When it ran (kept as it is by a rebuild). */
   removedAt: Date;
+  /** The `keep_jobs_seconds` it ran with (null: recorded before this was kept). */
+  keepJobsSeconds: number | null;
 }
 
 /** The recorded removals of checkpoint `name` from `from` to `upTo`, in the order they ran. */
@@ -242,8 +244,16 @@ export async function readRemovals(
   from = 0,
   upTo = Number.MAX_SAFE_INTEGER,
 ): Promise<Removal[]> {
-  const { rows } = await db.query<{ seq: string; part: number; archived: boolean; jids: string[]; event_ids: string[]; removed_at: Date }>(
-    `SELECT seq, part, archived, jids, event_ids::text[] AS event_ids, removed_at
+  const { rows } = await db.query<{
+    seq: string;
+    part: number;
+    archived: boolean;
+    jids: string[];
+    event_ids: string[];
+    removed_at: Date;
+    keep_jobs_seconds: number | null;
+  }>(
+    `SELECT seq, part, archived, jids, event_ids::text[] AS event_ids, removed_at, keep_jobs_seconds
      FROM retention_log WHERE name = $1 AND seq >= $2 AND seq <= $3 ORDER BY seq, part`,
     [name, from, upTo],
   );
@@ -255,6 +265,7 @@ export async function readRemovals(
     jids: r.jids,
     eventIds: r.event_ids.map(Number),
     removedAt: r.removed_at,
+    keepJobsSeconds: r.keep_jobs_seconds,
   }));
 }
 
@@ -275,8 +286,8 @@ export async function applyRemoval(client: pg.ClientBase, removal: Removal): Pro
     await client.query(archived ? ARCHIVE.eventsById : DELETE.eventsById, [removal.eventIds.map(String)]);
   }
   await client.query(
-    'INSERT INTO retention_log (name, seq, part, archived, jids, event_ids, removed_at) VALUES ($1, $2, $3, $4, $5::text[], $6::bigint[], $7)',
-    [removal.name, removal.seq, removal.part, archived, jids, removal.eventIds.map(String), removal.removedAt],
+    'INSERT INTO retention_log (name, seq, part, archived, jids, event_ids, removed_at, keep_jobs_seconds) VALUES ($1, $2, $3, $4, $5::text[], $6::bigint[], $7, $8)',
+    [removal.name, removal.seq, removal.part, archived, jids, removal.eventIds.map(String), removal.removedAt, removal.keepJobsSeconds],
   );
 }
 
@@ -289,6 +300,7 @@ export function tagJid(tag: string): string | undefined {
 async function transaction<T>(
   pool: pg.Pool,
   checkpoint: string | undefined,
+  keepJobsSeconds: number,
   result: CleanResult,
   body: (c: pg.PoolClient, log: (jids: string[], eventIds: string[], archived: boolean) => Promise<void>) => Promise<T>,
 ): Promise<T> {
@@ -307,7 +319,7 @@ async function transaction<T>(
     }
     const log = async (jids: string[], eventIds: string[], archived: boolean) => {
       if (checkpoint === undefined || seq === undefined || (jids.length === 0 && eventIds.length === 0)) return;
-      await client.query(LOG, [checkpoint, seq, archived, jids, eventIds]);
+      await client.query(LOG, [checkpoint, seq, archived, jids, eventIds, keepJobsSeconds]);
     };
     const value = await body(client, log);
     await client.query('COMMIT');
@@ -365,7 +377,7 @@ export async function cleanOldJobs(pool: pg.Pool, opts: CleanOptions): Promise<C
     if (jids.length === 0) break;
     const events = (await pool.query<{ max_id: string; ids: string[] }>(JOB_EVENTS_LOOKUP, [jids])).rows[0]!;
     await opts.beforeTransaction?.();
-    await transaction(pool, opts.checkpoint, result, async (c, log) => {
+    await transaction(pool, opts.checkpoint, opts.keepJobsSeconds, result, async (c, log) => {
       const values = [jids];
       result.jobs += await count(c, archive, ARCHIVE.jobs, DELETE.jobs, values);
       result.jids += await count(c, archive, ARCHIVE.jids, DELETE.jids, values);
@@ -405,7 +417,7 @@ export async function cleanOldJobs(pool: pg.Pool, opts: CleanOptions): Promise<C
       if (jid !== undefined ? jid < cutJid : e.old === true) ids.push(e.id);
     }
     if (ids.length > 0) {
-      result.events += await transaction(pool, opts.checkpoint, result, async (c, log) => {
+      result.events += await transaction(pool, opts.checkpoint, opts.keepJobsSeconds, result, async (c, log) => {
         const removed = (await c.query<{ id: string }>(archive ? ARCHIVE.eventsById : DELETE.eventsById, [ids])).rows.map((r) => r.id);
         await log([], removed, archive);
         return removed.length;

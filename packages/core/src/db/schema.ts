@@ -171,6 +171,8 @@ export const retentionLog = pgTable(
     jids: text('jids').array().notNull(),
     event_ids: bigint('event_ids', { mode: 'number' }).array().notNull(),
     removed_at: timestamp('removed_at', { withTimezone: true }).notNull().defaultNow(),
+    /** The retention in force (`keep_jobs_seconds`), so an audit judges each removal by its own. */
+    keep_jobs_seconds: integer('keep_jobs_seconds'),
   },
   (t) => [primaryKey({ columns: [t.name, t.seq, t.part] })],
 );

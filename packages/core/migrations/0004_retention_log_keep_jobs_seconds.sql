@@ -1,0 +1,1 @@
+ALTER TABLE "retention_log" ADD COLUMN "keep_jobs_seconds" integer;
