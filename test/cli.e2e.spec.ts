@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliHome, alive } from './support/cli.js';
+import { execFile } from 'node:child_process';
+import { CLI_BIN, CliHome, REPO_ROOT, alive } from './support/cli.js';
 
 const IDS = ['192.168.153.141', '192.168.153.142', '192.168.153.136'];
 const home = new CliHome();
@@ -136,5 +137,51 @@ describe('jobledger run, as salt', () => {
     const docs = r.stdout.split(/\n(?=\{)/).map((d) => JSON.parse(d) as Record<string, unknown>);
     expect(docs.map((d) => Object.keys(d)[0]).sort()).toEqual(['192.168.153.141', '192.168.153.142']);
     expect(docs.every((d) => Object.values(d)[0] === true)).toBe(true);
+  });
+});
+
+describe('jobledger key, as salt-key', () => {
+  it('lists the known ids, forgets the ones a glob names, and a running agent registers again', async () => {
+    const sorted = [...IDS].sort();
+    const list = await home.run(['key', 'list']);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toBe(`Accepted Keys:\n${sorted.join('\n')}\nDenied Keys:\nUnaccepted Keys:\nRejected Keys:\n`);
+
+    const none = await home.run(['key', 'delete', 'nobody*', '-y']);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toBe("The key glob 'nobody*' does not match any accepted keys.\n");
+
+    const del = await home.run(['key', 'delete', '*.136', '-y']);
+    expect(del.stderr).toBe('');
+    expect(del.code).toBe(0);
+    expect(del.stdout).toBe(
+      'The following keys are going to be deleted:\nAccepted Keys:\n192.168.153.136\nKey for minion 192.168.153.136 deleted.\n',
+    );
+    expect((await home.run(['key', 'list'])).stdout).toBe(
+      'Accepted Keys:\n192.168.153.141\n192.168.153.142\nDenied Keys:\nUnaccepted Keys:\nRejected Keys:\n',
+    );
+
+    // Its agent still runs: it answers '*' and registers its id again.
+    const r = await home.run(['run', '*', 'test.ping', '--out', 'json']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('"192.168.153.136": true');
+    let again = '';
+    for (let i = 0; i < 50 && !again.includes('192.168.153.136'); i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      again = (await home.run(['key', 'list'])).stdout;
+    }
+    expect(again).toBe(`Accepted Keys:\n${sorted.join('\n')}\nDenied Keys:\nUnaccepted Keys:\nRejected Keys:\n`);
+  });
+
+  it('asks before deleting, and deletes nothing without a yes', async () => {
+    const r = await new Promise<{ code: number; stdout: string }>((resolve) => {
+      const child = execFile(process.execPath, [CLI_BIN, 'key', 'delete', '*.141'], { env: home.env(), cwd: REPO_ROOT }, (err, stdout) =>
+        resolve({ code: err ? Number(err.code ?? 1) : 0, stdout }),
+      );
+      child.stdin!.end('n\n');
+    });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('The following keys are going to be deleted:\nAccepted Keys:\n192.168.153.141\nProceed? [N/y] ');
+    expect((await home.run(['key', 'list'])).stdout).toContain('192.168.153.141\n');
   });
 });

@@ -14,6 +14,7 @@ import {
 import { downCommand } from './commands/down.js';
 import { DEFAULT_RUNNER_TIMEOUT, runnerCommand } from './commands/runner.js';
 import { upCommand } from './commands/up.js';
+import { keyDeleteCommand, keyListCommand } from './commands/key.js';
 import { replayCommand } from './commands/replay.js';
 import { auditGroup, registerAuditVerify } from './commands/audit.js';
 import { registerAuditTrail } from './commands/audit-trail.js';
@@ -180,6 +181,22 @@ program
       { timeout: opts.timeout as number, out: opts.out as string | undefined, outIndent: opts.outIndent as number | undefined, color },
       processIo,
     );
+  });
+
+const key = program.command('key').description("the agent ids the ledger knows (Salt's salt-key): every one is expected by '*' targets");
+key
+  .command('list')
+  .description('list the known agent ids (salt-key -L)')
+  .action(async () => {
+    process.exitCode = await keyListCommand(processIo);
+  });
+key
+  .command('delete')
+  .description('forget the agent ids matching a glob, so targets no longer expect them (salt-key -d)')
+  .argument('<glob>', 'agent ids to forget (a glob)')
+  .option('-y, --yes', 'do not ask for confirmation')
+  .action(async (glob: string, opts: { yes?: boolean }) => {
+    process.exitCode = await keyDeleteCommand(glob, opts, processIo);
   });
 
 const db = program.command('db').description('the read-model database');

@@ -5,6 +5,7 @@ export * from './events/index.js';
 export * from './stream.js';
 export * from './errors.js';
 export * from './targeting.js';
+export { fnmatchToRegExp } from './fnmatch.js';
 export { compoundMatch, expandCompoundNodegroups, parseTargetWord, type CompoundEngine, type TargetWord } from './compound.js';
 export { COMPOUND_OPERATORS, nodegroupComp, type Nodegroups } from './nodegroups.js';
 export { formatIpAddress, ipcidrMatch, isIpcidrTarget, parseIpAddress, parseIpNetwork } from './ipcidr.js';
