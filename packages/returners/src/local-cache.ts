@@ -12,11 +12,13 @@ import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'n
 import path from 'node:path';
 import { decode, encode } from '@msgpack/msgpack';
 import {
+  endTimeText,
   formatJidInstance,
   formatJidInstanceExt,
   genJid,
   isJid,
   keepJobsSeconds,
+  pyTruthy,
   ReturnerError,
   type ReturnLoad,
   type Returner,
@@ -132,10 +134,10 @@ export class LocalCacheReturner implements Returner {
 
   private fail(what: string, err: unknown): ReturnerError {
     if (err instanceof ReturnerError) return err;
-    // A full or read-only disk may be fixed by an operator; a path that is not a directory
-    // or a permission problem will not fix itself.
-    const retryable = hasCode(err, 'ENOSPC') || hasCode(err, 'EROFS') || hasCode(err, 'EMFILE') || hasCode(err, 'EIO');
-    return new ReturnerError(NAME, `${what}: ${errorText(err)}`, { retryable, cause: err });
+    // A full or read-only disk, a permission, a path that is not a directory: all for an
+    // operator to put right, after which the same write succeeds — so the return is held
+    // (retryable), never skipped. Bad ids and jids are refused before any I/O (not retryable).
+    return new ReturnerError(NAME, `${what}: ${errorText(err)}`, { retryable: true, cause: err });
   }
 
   private async writeJidFile(dir: string, jid: string, rewrite: boolean): Promise<void> {
@@ -170,9 +172,32 @@ export class LocalCacheReturner implements Returner {
       }
       await atomicWrite(path.join(minionDir, RETURN_P), packPayload(body));
       if ('out' in load) await atomicWrite(path.join(minionDir, OUT_P), packPayload(load.out));
+      // Salt's store_job with `job_cache_store_endtime`: the time of the job's latest return
+      // (its `_stamp`, the time the agent sent it; else now), as `jid_to_time` writes it.
+      if (pyTruthy(this.ctx.config['job_cache_store_endtime'])) {
+        const stamp = typeof load['_stamp'] === 'string' ? new Date(`${load['_stamp'].slice(0, 23)}Z`) : undefined;
+        await this.updateEndtime(load.jid, endTimeText(stamp && !Number.isNaN(stamp.getTime()) ? stamp : new Date()));
+      }
     } catch (err) {
       throw this.fail(`could not store the return of ${load.id} for job ${load.jid}`, err);
     }
+  }
+
+  /** Salt's `update_endtime`: the `endtime` file of the job (plain text, no newline). */
+  async updateEndtime(jid: string, time: string): Promise<void> {
+    try {
+      const dir = this.dirOf(jid);
+      await mkdir(dir, { recursive: true });
+      await atomicWrite(path.join(dir, ENDTIME), time);
+    } catch (err) {
+      throw this.fail(`could not store the end time of job ${jid}`, err);
+    }
+  }
+
+  /** Salt's `get_endtime`: the `endtime` file's text, or false. */
+  async getEndtime(jid: string): Promise<string | false> {
+    const text = await readFile(path.join(this.dirOf(jid), ENDTIME), 'utf8').catch(() => '');
+    return text === '' ? false : text;
   }
 
   async saveLoad(jid: string, load: Record<string, unknown>, minions?: readonly string[]): Promise<void> {

@@ -35,6 +35,20 @@ afterEach(async () => {
 });
 
 describe('local_cache layout', () => {
+  it('with job_cache_store_endtime, each return writes the endtime file as jid_to_time does', async () => {
+    const lc = await cache({ job_cache_store_endtime: true });
+    const jobDir = jidDir(JID, path.join(dir, 'jobs'));
+    await lc.returner(ret('web1', JID, { _stamp: '2025-03-01T12:00:01.250000' }));
+    expect(await readFile(path.join(jobDir, 'endtime'), 'utf8')).toBe('2025, Mar 01 12:00:01.250000');
+    await lc.returner(ret('web2', JID, { _stamp: '2025-03-01T12:00:03.500000' }));
+    expect(await lc.getEndtime!(JID)).toBe('2025, Mar 01 12:00:03.500000');
+    expect(await lc.getEndtime!('20250301120000999999')).toBe(false);
+
+    const plain = await cache();
+    await plain.returner(ret('web1', '20250301120000222222'));
+    expect(await readdir(jidDir('20250301120000222222', path.join(dir, 'jobs')))).not.toContain('endtime');
+  });
+
   it('hashes a jid as salt.utils.jid.jid_dir does', () => {
     expect(jidDir('20160603132323715452', '/c/jobs')).toBe('/c/jobs/31/c56eed380a4e899ae12bc42563cfdfc53066fb4a6b53e2378a08ac49064539');
     expect(jidDir('20160603132323715452', '/c/jobs', 'md5')).not.toBe(jidDir('20160603132323715452', '/c/jobs'));

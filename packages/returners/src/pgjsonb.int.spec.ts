@@ -301,6 +301,21 @@ describe('pgjsonb', () => {
     expect(bad).toBeInstanceOf(ReturnerError);
     expect(bad.retryable).toBe(false);
     expect(bad.message).toContain('value too long');
+
+    // A database that is not there (yet), or a login refused: for an operator to put right, so
+    // retryable — a master job cache feed holds its returns rather than skip them.
+    for (const over of [{ db: 'no_such_database' }, { pass: 'wrong password' }]) {
+      const wrong = new ReturnerRegistry({
+        role: 'master',
+        hostId: 'm',
+        config: { 'returner.pgjsonb': { ...optionsOf(url), ...over } },
+        logger: recordingLogger(),
+      });
+      const e = (await (await wrong.get('pgjsonb')).returner(RET).catch((x: unknown) => x)) as ReturnerError;
+      await wrong.closeAll();
+      expect(e).toBeInstanceOf(ReturnerError);
+      expect(e.retryable, e.message).toBe(true);
+    }
   });
 
   it('stores a big batch of events under one lock, not one per event (the lock table stays small)', async () => {
@@ -402,7 +417,8 @@ describe('pgjsonb', () => {
     await withSsl.closeAll();
     expect(err).toBeInstanceOf(ReturnerError);
     expect(err.message).toContain('does not support SSL');
-    expect(err.retryable).toBe(false);
+    // The server's configuration, not the return: a feed holds the return until it is fixed.
+    expect(err.retryable).toBe(true);
 
     const missing = new ReturnerRegistry({
       role: 'agent',
@@ -414,7 +430,7 @@ describe('pgjsonb', () => {
     await missing.closeAll();
     expect(err2).toBeInstanceOf(ReturnerError);
     expect(err2.message).toContain('could not read the sslrootcert file /nonexistent/root.crt');
-    expect(err2.retryable).toBe(false);
+    expect(err2.retryable).toBe(true);
   });
 
   it("recognises pg's connect, query and statement timeouts as retryable", async () => {

@@ -88,6 +88,11 @@ const NETWORK_CODES = new Set([
   'EPIPE',
 ]);
 
+/** SQLSTATE classes that depend only on the data written: the same write fails every time. */
+export function isDataErrorCode(code: string): boolean {
+  return /^(21|22|23|54)/.test(code);
+}
+
 /** True when the error says the server cannot be reached or is not serving (yet). */
 export function isUnavailable(err: unknown): boolean {
   const code = errorCode(err);
@@ -151,7 +156,8 @@ async function readSslFile(option: string, file: string): Promise<Buffer> {
   try {
     return await readFile(file);
   } catch (err) {
-    throw new ReturnerError(NAME, `could not read the ${option} file ${file}: ${errorText(err)}`, { retryable: false, cause: err });
+    // A certificate file missing or unreadable is for an operator to put right: the return waits.
+    throw new ReturnerError(NAME, `could not read the ${option} file ${file}: ${errorText(err)}`, { retryable: true, cause: err });
   }
 }
 
@@ -298,7 +304,11 @@ class PgjsonbReturner implements Returner {
         const text = unavailableText ?? `could not ${what}: PostgreSQL server unavailable.`;
         throw new ReturnerError(NAME, `${text} (${errorText(err)})`, { retryable: true, cause: err });
       }
-      throw new ReturnerError(NAME, `could not ${what}: ${errorText(err)}`, { retryable: false, cause: err });
+      // Only the data can make a write fail for ever (SQLSTATE classes 21, 22, 23, 54: a value
+      // too long, invalid text, a constraint). Anything else — a login refused, a database or
+      // table missing, a read-only server after a failover, a deadlock — may be put right, so
+      // whoever feeds this returner holds the return and tries again rather than skip it.
+      throw new ReturnerError(NAME, `could not ${what}: ${errorText(err)}`, { retryable: !isDataErrorCode(errorCode(err)), cause: err });
     }
   }
 

@@ -53,9 +53,9 @@ class RawfileJsonReturner implements Returner {
     try {
       await appendQueued(file, text);
     } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      const retryable = code === 'ENOSPC' || code === 'EIO' || code === 'EMFILE' || code === 'EROFS';
-      throw new ReturnerError(NAME, `Could not write to rawdata_json file ${file}: ${errorText(err)}`, { retryable, cause: err });
+      // A full disk, a missing mount, a permission: all for an operator to put right, after which
+      // the same line can be written, so the return is held (retryable), never skipped.
+      throw new ReturnerError(NAME, `Could not write to rawdata_json file ${file}: ${errorText(err)}`, { retryable: true, cause: err });
     }
   }
 

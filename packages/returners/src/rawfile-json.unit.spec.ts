@@ -101,10 +101,10 @@ describe('rawfile_json', () => {
     for (let i = 0; i < tags.length; i += 2) expect(tags[i + 1]).toBe(tags[i]!.replace(/a$/, 'b'));
   });
 
-  it('a file that cannot be written is a clear non-retryable error', async () => {
+  it('a file that cannot be written is a clear error, retryable: an operator can put it right', async () => {
     const r = await open({ 'rawfile_json.filename': dir }).get('rawfile_json');
     await expect(r.returner(RET)).rejects.toMatchObject({
-      retryable: false,
+      retryable: true,
       message: expect.stringContaining(`Could not write to rawdata_json file ${dir}`),
     });
   });

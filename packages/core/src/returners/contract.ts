@@ -48,6 +48,10 @@ export interface Returner {
   getMinions?(): Promise<string[]>;
   /** `event_return(events)`: store bus events. */
   eventReturn?(events: readonly ReturnerEvent[]): Promise<void>;
+  /** `update_endtime(jid, time)`: the time the job's last return came (`job_cache_store_endtime`). */
+  updateEndtime?(jid: string, time: string): Promise<void>;
+  /** `get_endtime(jid)`: that time, or false. */
+  getEndtime?(jid: string): Promise<string | false>;
   /** `clean_old_jobs()`: retention. */
   cleanOldJobs?(): Promise<void>;
   /** Releases connections, files, sockets. Not Salt's; called on stop. */
