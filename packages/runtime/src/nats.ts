@@ -18,11 +18,24 @@ export async function openLedger(opts: { natsUrl: string; stream: string; name: 
   return { nc, js: jetstream(nc), jsm, stream: opts.stream };
 }
 
+/**
+ * Makes sure the ledger stream exists and is append-only: created if missing; a stream made
+ * without `deny_delete` / `deny_purge` (by hand, or by an older version) gets them set, so
+ * nothing can take an event out of the history afterwards.
+ */
 export async function ensureStream(jsm: JetStreamManager, name: string, replicas?: number): Promise<void> {
   const config = ledgerStreamConfig({ name, replicas }) as unknown as StreamConfig;
+  let existing: StreamConfig | undefined;
   try {
-    await jsm.streams.info(name);
+    existing = (await jsm.streams.info(name)).config;
   } catch {
+    existing = undefined;
+  }
+  if (existing !== undefined) {
+    if (!existing.deny_delete || !existing.deny_purge) {
+      await jsm.streams.update(name, { ...existing, deny_delete: true, deny_purge: true });
+    }
+  } else {
     try {
       await jsm.streams.add(config);
     } catch (err) {
