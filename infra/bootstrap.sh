@@ -37,6 +37,10 @@ missing=()
 have_nats_server || missing+=(nats-server)
 # psql, to read the job cache as README's first command does (the server itself is embedded).
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+# A C++ toolchain and python3 for node-gyp: the syslog returner's unix datagram socket
+# (unix-dgram) is a native addon built by `npm ci`.
+{ command -v make >/dev/null 2>&1 && command -v g++ >/dev/null 2>&1; } || missing+=(build-essential)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   command -v apt-get >/dev/null 2>&1 ||

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { genJid, jidToMicros, microsToJid } from '@jobledger/core';
 import { openDatabase, quoteIdent, type Ledger } from '@jobledger/runtime';
 import { readCheckpointChain } from './apply.js';
-import { Rebuild, type RebuildProgress } from './rebuild.js';
+import { Rebuild, RebuildError, type RebuildProgress } from './rebuild.js';
 import { LIVE_SCHEMA } from './replay.js';
 import { loadRetentionConfig } from './retention.js';
 import { streamBounds } from './stream-cursor.js';
@@ -499,7 +499,7 @@ export async function auditVerify(opts: VerifyOptions): Promise<VerifyReport> {
       await advance(rebuild!, chain, locked);
     });
     await opts.afterSnapshot?.();
-    if (rebuild.seq !== seq) throw new Error(`the rebuild reached sequence ${rebuild.seq}, the live checkpoint is at ${seq}`);
+    if (rebuild.seq !== seq) throw new RebuildError(`the rebuild reached sequence ${rebuild.seq}, the live checkpoint is at ${seq}`);
 
     const removalDifferences: RowDifference[] = [];
     let removalCount = 0;

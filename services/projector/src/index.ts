@@ -19,7 +19,7 @@ export {
 } from './projections.js';
 export { lockCheckpoint, readCheckpointChain, type Checkpoint } from './apply.js';
 export { cleanOldJobs, applyRemoval, readRemovals, type Removal } from './retention.js';
-export { Rebuild, type RebuildOptions, type RebuildProgress } from './rebuild.js';
+export { Rebuild, RebuildError, type RebuildOptions, type RebuildProgress } from './rebuild.js';
 export { replay, ReplayUsageError, SwapRefusedError, LIVE_SCHEMA, type ReplayOptions, type ReplayResult } from './replay.js';
 export {
   auditVerify,

@@ -13,6 +13,12 @@ import { beyondStreamError, StreamCursor, streamBounds } from './stream-cursor.j
  * sequence they were made at, so the rebuild ends with the rows the live tables hold.
  */
 
+/** A rebuild that cannot reach a consistent end (the stream or the live tables changed under it). */
+export class RebuildError extends Error {
+  override readonly name = 'RebuildError';
+  readonly retryable = false;
+}
+
 export interface RebuildProgress {
   /** The rebuild's checkpoint. */
   seq: number;
@@ -152,7 +158,7 @@ export class Rebuild {
         // Recorded after the rebuild passed its sequence: retention ran at a live checkpoint
         // behind the rebuild (a replay without --swap runs ahead of the projector).
         if (this.opts.strictRemovals) {
-          throw new Error(
+          throw new RebuildError(
             `retention removal at sequence ${next.seq} (part ${next.part}) was recorded after the rebuild passed it (at ${this.seq})`,
           );
         }
@@ -222,7 +228,7 @@ export class Rebuild {
       const messages = await this.cursor.take(batch, cut);
       if (messages.length === 0) {
         // The stream never deletes (deny_delete): a hole here is not something to paper over.
-        throw new Error(`the stream holds no message from sequence ${this.seq + 1} to ${cut}`);
+        throw new RebuildError(`the stream holds no message from sequence ${this.seq + 1} to ${cut}`);
       }
       for (;;) {
         const r = await applyBatch(this.database.pool, messages, this.applyOpts);

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { genJid } from '@jobledger/core';
 import { checkSchemaName, openDatabase, quoteIdent, type Ledger } from '@jobledger/runtime';
 import { lockCheckpoint, readCheckpoint, readCheckpointChain } from './apply.js';
-import { Rebuild, type RebuildProgress } from './rebuild.js';
+import { Rebuild, RebuildError, type RebuildProgress } from './rebuild.js';
 import { firstSeqSince, streamBounds } from './stream-cursor.js';
 
 /**
@@ -229,7 +229,7 @@ async function carryOwnersAndPrivileges(client: pg.ClientBase, retired: string):
     [retired, LIVE_SCHEMA],
   );
   const schema = ns[0];
-  if (schema === undefined) throw new Error(`schema ${retired} or ${LIVE_SCHEMA} is gone`);
+  if (schema === undefined) throw new RebuildError(`schema ${retired} or ${LIVE_SCHEMA} is gone`);
   if (schema.owner !== schema.current) await client.query(`ALTER SCHEMA ${quoteIdent(LIVE_SCHEMA)} OWNER TO ${quoteIdent(schema.owner)}`);
   await grantAll(client, `SCHEMA ${quoteIdent(LIVE_SCHEMA)}`, `SELECT nspacl FROM pg_namespace WHERE nspname = $1`, [retired]);
 
@@ -279,7 +279,7 @@ async function swapIn(pool: pg.Pool, rebuild: Rebuild, name: string, retired: st
     await refuseForeignObjects(client, rebuild.schema);
     await rebuild.advanceTo(checkpoint.lastSeq);
     if (rebuild.seq !== checkpoint.lastSeq) {
-      throw new Error(`the rebuild is at sequence ${rebuild.seq}, the live checkpoint at ${checkpoint.lastSeq}: not swapped`);
+      throw new RebuildError(`the rebuild is at sequence ${rebuild.seq}, the live checkpoint at ${checkpoint.lastSeq}: not swapped`);
     }
     // A feed writing its row meanwhile waits for this transaction; a write of the old row after
     // the commit is repeated by its next checkpoint (at worst a few events handed over again).
