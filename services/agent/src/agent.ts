@@ -605,6 +605,7 @@ class Agent implements AgentHandle {
       functionNames: () => this.extensions.functions.names(),
       lookupFunction: (fun) => this.extensions.functions.lookup(fun),
       returnerNames: () => this.extensions.returners(h.id).names(),
+      returner: (name) => this.extensions.returners(h.id).get(name, {}),
       jobs: h.jobs,
     };
     const outcome = execute(job.fun, job.arg, ctx);

@@ -1,5 +1,6 @@
 import { cmd } from './cmd.js';
 import { grains } from './grains.js';
+import { ret } from './ret.js';
 import { saltutil } from './saltutil.js';
 import { sys } from './sys.js';
 import { test } from './test.js';
@@ -10,7 +11,7 @@ export { bindArgs, splitArg, InvalidArgumentsError, type BoundArgs, type Signatu
 export { loadPluginModules, pluginModule, PluginLoadError, PLUGIN_EXTENSIONS } from './plugins.js';
 
 /** The built-in execution modules, one file each, keyed on Salt's module name. */
-export const BUILTIN_MODULES: Readonly<Record<string, ExecModule>> = { cmd, grains, saltutil, sys, test };
+export const BUILTIN_MODULES: Readonly<Record<string, ExecModule>> = { cmd, grains, ret, saltutil, sys, test };
 
 /**
  * The functions an agent offers: the built-in modules, and plugin modules (Salt's custom

@@ -1,3 +1,4 @@
+import type { Returner } from '@jobledger/core';
 import type { BoundArgs, Signature } from './signature.js';
 
 export type Grains = Record<string, unknown>;
@@ -21,6 +22,8 @@ export interface ExecContext {
   lookupFunction?: (fun: string) => ExecFunction | undefined;
   /** The returners the agent can call (for `sys.list_returners`); none when absent. */
   returnerNames?: () => Promise<string[]>;
+  /** A returner of this id by name (for the `ret` module); throws for an unknown one. */
+  returner?: (name: string) => Promise<Returner>;
   /** The jobs of this id (Salt's proc directory), for `saltutil.*`. */
   jobs: JobControl;
 }
