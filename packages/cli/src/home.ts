@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { jobledgerHome } from '@jobledger/runtime';
+import { jobledgerHome } from '@jobledger/runtime/config';
 
 /** What `up` records under `$JOBLEDGER_HOME` so later commands find the running ledger. */
 export interface LedgerState {

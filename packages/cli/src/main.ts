@@ -1,6 +1,4 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { DatabaseNotReadyError } from '@jobledger/runtime';
-import { dbMigrateCommand, dbUrlCommand, dbWaitCommand } from './commands/db.js';
 import {
   DEFAULT_GATHER_JOB_TIMEOUT,
   DEFAULT_TIMEOUT,
@@ -11,12 +9,7 @@ import {
   processIo,
   runCommand,
 } from './commands/run.js';
-import { downCommand } from './commands/down.js';
 import { DEFAULT_RUNNER_TIMEOUT, runnerCommand } from './commands/runner.js';
-import { upCommand } from './commands/up.js';
-import { keyDeleteCommand, keyListCommand } from './commands/key.js';
-import { replayCommand } from './commands/replay.js';
-import { auditGroup, registerAuditVerify } from './commands/audit.js';
 import { registerAuditTrail } from './commands/audit-trail.js';
 import { MasterUnreachableError } from './ledger-client.js';
 
@@ -52,6 +45,7 @@ program
   .option('--agents <ids>', 'comma-separated agent ids to host (default: this host name)')
   .option('--detach', 'return once everything is ready, leaving it running in the background')
   .action(async (opts: { agents?: string; detach?: boolean }) => {
+    const { upCommand } = await import('./commands/up.js');
     process.exitCode = await upCommand(opts);
   });
 
@@ -59,6 +53,7 @@ program
   .command('down')
   .description('stop everything `up` started')
   .action(async () => {
+    const { downCommand } = await import('./commands/down.js');
     process.exitCode = await downCommand();
   });
 
@@ -188,6 +183,7 @@ key
   .command('list')
   .description('list the known agent ids (salt-key -L)')
   .action(async () => {
+    const { keyListCommand } = await import('./commands/key.js');
     process.exitCode = await keyListCommand(processIo);
   });
 key
@@ -196,6 +192,7 @@ key
   .argument('<glob>', 'agent ids to forget (a glob)')
   .option('-y, --yes', 'do not ask for confirmation')
   .action(async (glob: string, opts: { yes?: boolean }) => {
+    const { keyDeleteCommand } = await import('./commands/key.js');
     process.exitCode = await keyDeleteCommand(glob, opts, processIo);
   });
 
@@ -203,17 +200,20 @@ const db = program.command('db').description('the read-model database');
 db.command('url')
   .description('print the PostgreSQL URL')
   .action(async () => {
+    const { dbUrlCommand } = await import('./commands/db.js');
     process.exitCode = await dbUrlCommand(processIo);
   });
 db.command('wait')
   .description('wait until the read models hold every event appended so far')
   .addOption(new Option('-t, --timeout <sec>', 'give up after this many seconds').argParser(seconds).default(30))
   .action(async (opts: { timeout: number }) => {
+    const { dbWaitCommand } = await import('./commands/db.js');
     process.exitCode = await dbWaitCommand(opts.timeout, processIo);
   });
 db.command('migrate')
   .description('apply the migrations to the database (DATABASE_URL, else the one `up` recorded)')
   .action(async () => {
+    const { dbMigrateCommand } = await import('./commands/db.js');
     process.exitCode = await dbMigrateCommand(processIo);
   });
 
@@ -226,17 +226,26 @@ program
   .option('--swap', 'replace the live tables with the rebuild in one transaction (the previous ones are kept in a renamed schema)')
   .allowExcessArguments(false)
   .action(async (opts: { fromSeq?: number; since?: string; into?: string; swap?: boolean }) => {
+    const { replayCommand } = await import('./commands/replay.js');
     process.exitCode = await replayCommand(opts, { ...processIo, stderrIsTTY: process.stderr.isTTY === true });
   });
 
-// `audit` subcommands each register themselves on the group, from their own file.
-const audit = auditGroup(program);
-registerAuditVerify(audit, () => ({ ...processIo, stderrIsTTY: process.stderr.isTTY === true }));
+// `audit`: verify here (its module, with the projector, loaded when it runs); trail from its file.
+const audit = program.command('audit').description('check the read models against the ledger stream');
+audit
+  .command('verify')
+  .description('rebuild the read models in a scratch schema and compare them, row by row and by hash chain, with the live ones')
+  .action(async () => {
+    const { auditVerifyCommand } = await import('./commands/audit.js');
+    process.exitCode = await auditVerifyCommand({ ...processIo, stderrIsTTY: process.stderr.isTTY === true });
+  });
 registerAuditTrail(audit);
 
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
+  // Loaded only now: commands that never touch PostgreSQL start without its libraries.
+  const { DatabaseNotReadyError } = await import('@jobledger/runtime');
   if (err instanceof NotRunningError || err instanceof MasterUnreachableError || err instanceof DatabaseNotReadyError) {
     process.stderr.write(`${err.message}\n`);
     process.exitCode = 2;

@@ -15,6 +15,5 @@ export * from './api/runner.js';
 export * from './jobs-format.js';
 export * from './ledger-chain.js';
 export * from './event-subject.js';
-export * as schema from './db/schema.js';
 export * from './returners/contract.js';
 export * from './returners/options.js';

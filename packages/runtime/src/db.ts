@@ -4,7 +4,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
-import { schema } from '@jobledger/core';
+import * as schema from '@jobledger/core/schema';
 
 export type Db = NodePgDatabase<typeof schema>;
 

@@ -1,4 +1,3 @@
-import type { Command } from 'commander';
 import { PROJECTOR_CONSUMER } from '@jobledger/core';
 import { configuredMasterId, verifyDatabase } from '@jobledger/runtime';
 import { auditVerify, formatDifference, type RebuildProgress } from '@jobledger/projector';
@@ -6,24 +5,8 @@ import { resolveEndpoints } from '../home.js';
 import { streamBounds } from '@jobledger/projector';
 import { commandError, count, openLedgerStream, percent, progressLine, upgradeHint } from './ledger-stream.js';
 
-/**
- * `jobledger audit …`: checks of the ledger. Each subcommand lives in a file of its own and
- * registers itself on the group `auditGroup` returns (main.ts: `registerAuditVerify(audit)`).
- */
-export function auditGroup(program: Command): Command {
-  return program.command('audit').description('check the read models against the ledger stream');
-}
-
+/** `jobledger audit verify` (registered in main.ts, which loads this file only when it runs). */
 type Io = { stdout: (t: string) => void; stderr: (t: string) => void; stderrIsTTY: boolean };
-
-export function registerAuditVerify(audit: Command, io: () => Io): void {
-  audit
-    .command('verify')
-    .description('rebuild the read models in a scratch schema and compare them, row by row and by hash chain, with the live ones')
-    .action(async () => {
-      process.exitCode = await auditVerifyCommand(io());
-    });
-}
 
 /**
  * `jobledger audit verify`: every difference on stdout, then one summary line; exit 1 on any
