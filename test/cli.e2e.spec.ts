@@ -176,11 +176,12 @@ describe('jobledger key, as salt-key', () => {
     );
     expect((await home.run(['key', 'list'])).stdout).toBe(keys(IDS));
 
-    // A running agent's key, deleted: the agent answers '*' and writes its key again.
+    // A running agent's key, deleted: it is no longer expected, but the agent still answers '*'
+    // (whether the CLI prints that return depends on whether it comes before the expected ones)
+    // and writes its key again.
     expect((await home.run(['key', 'delete', '*.136', '-y'])).stdout).toContain('Key for minion 192.168.153.136 deleted.\n');
     const r = await home.run(['run', '*', 'test.ping', '--out', 'json']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('"192.168.153.136": true');
     let again = '';
     for (let i = 0; i < 50 && again !== keys(IDS); i++) {
       await new Promise((res) => setTimeout(res, 100));
