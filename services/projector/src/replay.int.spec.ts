@@ -131,6 +131,21 @@ describe('replay', () => {
     expect(await rows(w.db, 'SELECT last_seq::int AS s, chain FROM partial.projector_checkpoint')).toEqual([{ s: r.lastSeq, chain: null }]);
     expect((await rows<{ m: string }>(w.db, 'SELECT min(id)::text AS m FROM partial.salt_events'))[0]!.m).toBe('20');
   });
+
+  it('rebuilds from a time: the first message stored at or after it', async () => {
+    const timeOf = async (seq: number) => (await w.ledger.jsm.streams.getMessage(w.ledger.stream, { seq }))!.time;
+    const since = await timeOf(20);
+    const r = await replay({ databaseUrl: w.databaseUrl, ledger: w.ledger, name: NAME, masterId: MASTER_ID, into: 'since_t', since });
+    // Stream times are kept to the millisecond here: messages stored in the same one as 20 come too.
+    expect(r.fromSeq).toBeLessThanOrEqual(20);
+    expect((await timeOf(r.fromSeq)).getTime()).toBeGreaterThanOrEqual(since.getTime());
+    if (r.fromSeq > 1) expect((await timeOf(r.fromSeq - 1)).getTime()).toBeLessThan(since.getTime());
+    const first = await rows<{ m: string }>(
+      w.db,
+      'SELECT least((SELECT min(id) FROM since_t.salt_events), (SELECT min(seq) FROM since_t.dead_letters))::text AS m',
+    );
+    expect(first[0]!.m).toBe(String(r.fromSeq));
+  });
 });
 
 describe('audit verify', () => {
