@@ -51,7 +51,6 @@ export function smtpBody(ret: ReturnLoad): string {
   );
 }
 
-const RETRYABLE_CODES = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH']);
 
 class SmtpReturner implements Returner {
   constructor(private readonly ctx: ReturnerContext) {}
@@ -95,7 +94,10 @@ class SmtpReturner implements Returner {
     } catch (err) {
       const code = errorCode(err);
       throw new ReturnerError(NAME, `could not send the return by mail through ${host}:${port}: ${errorText(err)}`, {
-        retryable: RETRYABLE_CODES.has(code),
+        // Only a message the server refuses (EMESSAGE: too large, content refused) fails the same
+        // way again; a server down, a login or a recipient refused are for an operator to put
+        // right, so whoever feeds this returner holds the return.
+        retryable: code !== 'EMESSAGE',
         cause: err,
       });
     } finally {

@@ -122,7 +122,9 @@ describe('smtp', () => {
     await expect(
       (await reg.get('smtp', { retConfig: 'alternative' })).returner({ ...RET, ret_kwargs: { password: 'wrong' } }),
     ).rejects.toMatchObject({
-      retryable: false,
+      // a login refused is for an operator to put right: a feed holds the return
+      retryable: true,
+      message: expect.stringContaining('could not send the return by mail'),
     });
   });
 
