@@ -16,23 +16,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
+import { rng } from './seed-jobs.js';
 import { encodeEvent, jobPublishedTag, jobReturnedTag, microsToJid, msgIds, procTag, saltStamp, subjects } from '@jobledger/core';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = path.join(root, 'packages/cli/bin/jobledger.js');
 const FLEET = ['web1', 'web2', 'web3', 'web4', 'db1', 'db2', 'app-01', 'app-02'];
 const FUNS = ['test.ping', 'cmd.run', 'state.apply', 'grains.items', 'saltutil.find_job', 'pkg.install'];
-
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function returnOf(fun, id, rand) {
   switch (fun) {

@@ -48,7 +48,7 @@ const USERS = [
 const COMMANDS = ['uptime', 'df -h /', 'systemctl is-active nginx', 'cat /etc/os-release', 'ls /var/log', 'free -m', 'id'];
 
 /** Small seeded PRNG (mulberry32). */
-function rng(seed) {
+export function rng(seed) {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
