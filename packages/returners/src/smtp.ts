@@ -51,7 +51,6 @@ export function smtpBody(ret: ReturnLoad): string {
   );
 }
 
-
 class SmtpReturner implements Returner {
   constructor(private readonly ctx: ReturnerContext) {}
 
