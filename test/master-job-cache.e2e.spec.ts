@@ -111,4 +111,15 @@ describe('master_job_cache: pgjsonb and event_return: rawfile_json, fed from the
     expect(lines.every((e) => /^salt\/job\/\d{20}\/new$/.test(e.tag))).toBe(true);
     for (const jid of all) expect(lines.map((e) => e.tag)).toContain(`salt/job/${jid}/new`);
   });
+
+  it('hands the returner a return kept in the object store (over 1 MB) whole', async () => {
+    const r = await home.run(['run', '-v', IDS[0]!, 'cmd.run', "head -c 1200000 /dev/zero | tr '\\0' y"]);
+    expect(r.code).toBe(0);
+    const jid = /jid (\d{20})/.exec(r.stdout)![1]!;
+    const rows = await eventually('the large return in the second database', async () => {
+      const x = await saltQuery<{ n: number }>(`SELECT length("return" #>> '{}')::int AS n FROM salt_returns WHERE jid = '${jid}'`);
+      return x.length > 0 ? x : undefined;
+    });
+    expect(rows).toEqual([{ n: 1_200_000 }]);
+  });
 });

@@ -71,7 +71,7 @@ export class LedgerClient {
         } catch {
           continue; // quarantined by the projector; nothing to print
         }
-        if (event.type === 'job.returned') yield event.data;
+        if (event.type === 'job.returned') yield await this.withReturn(event.data);
       }
     } finally {
       signal.removeEventListener('abort', stop);
@@ -99,7 +99,7 @@ export class LedgerClient {
         } catch {
           continue; // quarantined by the projector; nothing to print
         }
-        if (event.type === 'job.returned') onReturn(event.data);
+        if (event.type === 'job.returned') onReturn(await this.withReturn(event.data));
       }
     })().catch(() => undefined); // the consumer ends with the connection
     let stopped: Promise<void> | undefined;
@@ -112,6 +112,15 @@ export class LedgerClient {
         return stopped;
       },
     };
+  }
+
+  /** A return kept in the object store (too large for one message), put back in place. */
+  private async withReturn(data: JobReturnedData): Promise<JobReturnedData> {
+    if (data.return_object === undefined) return data;
+    // Loaded only for a large return: the CLI starts without the object store client.
+    const { resolveReturn } = await import('@jobledger/runtime/large-returns');
+    // An object gone or altered: the return as the stream has it (null, and its reference).
+    return resolveReturn(this, data).catch(() => data);
   }
 
   async close(): Promise<void> {

@@ -78,3 +78,9 @@ export interface AgentPresence {
   startedAt: string;
   grains: Record<string, unknown>;
 }
+
+/**
+ * Object store bucket of returns too large for one stream message: the `job.returned` event
+ * then carries `return: null` and a `return_object` naming the object that holds the return.
+ */
+export const RETURNS_BUCKET = 'ledger_returns';

@@ -6,3 +6,4 @@ export * from './clock.js';
 export * from './service-main.js';
 export * from './yaml-config.js';
 export * from './sleep.js';
+export * from './large-returns.js';

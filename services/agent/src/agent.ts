@@ -21,7 +21,7 @@ import {
   type LedgerEvent,
   type ProcEndedData,
 } from '@jobledger/core';
-import { openAgentsBucket, openLedger, stampNow, type Ledger, type Logger } from '@jobledger/runtime';
+import { openAgentsBucket, openLedger, stampNow, storeReturn, type Ledger, type Logger } from '@jobledger/runtime';
 import { agentCachedir, type AgentConfig } from './config.js';
 import { execute, type Outcome } from './execute.js';
 import { hostGrains } from './grains.js';
@@ -702,16 +702,31 @@ class Agent implements AgentHandle {
         _stamp: stampNow(),
       },
     });
-    let stored = event(outcome.return, outcome.retcode, outcome.out);
+    const full = event(outcome.return, outcome.retcode, outcome.out);
+    let stored = full;
     let body = encodeEvent(stored);
     const max = this.ledger.nc.info?.max_payload ?? 1024 * 1024;
     if (body.length + HEADER_ROOM > max) {
-      const text = `ERROR: the return of ${job.fun} is ${body.length} bytes, more than the ${max}-byte message limit; it was not stored`;
-      stored = event(text, 1, 'nested');
-      body = encodeEvent(stored);
+      // Too large for one message: the return goes to the object store, the event names it.
+      try {
+        const ref = await storeReturn(this.ledger, job.jid, h.id, full.data.return);
+        stored = { ...full, data: { ...full.data, return: null, return_object: ref } };
+        body = encodeEvent(stored);
+      } catch (err) {
+        this.log.error({ jid: job.jid, agent: h.id, err }, 'a large return could not be stored in the object store');
+        const text = `ERROR: the return of ${job.fun} is ${body.length} bytes and could not be stored: ${(err as Error).message}`;
+        stored = event(text, 1, 'nested');
+        body = encodeEvent(stored);
+      }
+      if (body.length + HEADER_ROOM > max) {
+        const text = `ERROR: the return of ${job.fun} is ${body.length} bytes, more than the ${max}-byte message limit; it was not stored`;
+        stored = event(text, 1, 'nested');
+        body = encodeEvent(stored);
+      }
     }
     await this.publisher.publish(subjects.jobRet(job.jid, h.id), body, msgIds.jobRet(job.jid, h.id));
-    return stored.data;
+    // Returners get the whole return, also when the ledger keeps it in the object store.
+    return stored.data.return_object !== undefined ? full.data : stored.data;
   }
 
   private async append(subject: string, event: LedgerEvent, msgID: string): Promise<void> {

@@ -39,6 +39,12 @@ export interface ApplyOptions {
   streamFirstSeq(): Promise<number>;
   /** Called with the chain value after every message applied (a rebuild checks them against the stored chain). */
   onChain?: (seq: number, hash: string) => void;
+  /**
+   * The body to project for a message: a `job.returned` whose return is in the object store gets
+   * it put back (runtime's `resolveReturnBody`). The hash chain and dead letters keep the stream's
+   * own bytes. Throws (retryable) when the object store cannot be read.
+   */
+  resolveBody?: (m: RawMessage) => Promise<Uint8Array>;
 }
 
 export interface ApplyResult {
@@ -197,15 +203,17 @@ async function transaction(
     const last = checkpoint.lastSeq;
     const c = await contiguous(messages, last, opts);
     const deadLetters: DeadLetter[] = [];
+    const resolve = opts.resolveBody;
+    const todo = resolve ? await Promise.all(c.todo.map(async (m) => ({ ...m, data: await resolve(m) }))) : c.todo;
     if (mode === 'batch') {
-      const plan = planBatch(c.todo, { masterId: opts.masterId });
+      const plan = planBatch(todo, { masterId: opts.masterId });
       for (const s of plan.statements) await exec(client, s);
       deadLetters.push(...plan.deadLetters);
     } else {
-      for (const m of c.todo) {
+      for (const [i, m] of c.todo.entries()) {
         await client.query('SAVEPOINT one_message');
         try {
-          const plan = planBatch([m], { masterId: opts.masterId });
+          const plan = planBatch([todo[i]!], { masterId: opts.masterId });
           for (const s of plan.statements) await exec(client, s);
           await client.query('RELEASE SAVEPOINT one_message');
           deadLetters.push(...plan.deadLetters);

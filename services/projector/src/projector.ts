@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { largeReturnResolver } from './resolve-returns.js';
 import { JetStreamApiCodes, JetStreamApiError, type ConsumerMessages, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { CHAIN_ZERO, chainNext, projectorConsumerConfig } from '@jobledger/core';
 import { migrateDatabase, openDatabase, openLedger, type Database, type Ledger, type Logger, sleepUnlessAborted } from '@jobledger/runtime';
@@ -220,6 +221,7 @@ export async function startProjector(config: ProjectorConfig, logger: Logger): P
     masterId: config.masterId,
     maxFill: Math.max(config.batch, 1_000),
     ...streamReader(ledger),
+    resolveBody: largeReturnResolver(ledger),
   };
 
   const abort = new AbortController();

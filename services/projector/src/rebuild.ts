@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { largeReturnResolver } from './resolve-returns.js';
 import { checkSchemaName, migrateDatabase, openDatabase, quoteIdent, type Database, type Ledger } from '@jobledger/runtime';
 import { applyBatch, type ApplyOptions } from './apply.js';
 import { streamReader } from './projector.js';
@@ -95,6 +96,7 @@ export class Rebuild {
       masterId: opts.masterId,
       maxFill: 1_000,
       ...streamReader(opts.ledger),
+      resolveBody: largeReturnResolver(opts.ledger),
       ...(opts.onChain ? { onChain: opts.onChain } : {}),
     };
   }

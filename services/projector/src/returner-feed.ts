@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { largeReturnResolver } from './resolve-returns.js';
 import { DeliverPolicy, type Consumer } from '@nats-io/jetstream';
 import {
   eventReturnFilter,
@@ -296,6 +297,7 @@ export function startReturnerFeed(opts: ReturnerFeedOptions): ReturnerFeed {
   /** Fired `stopGraceMs` after stop(): the call in flight is given up. */
   const abandon = new AbortController();
   const { ledger, pool } = opts;
+  const resolveBody = largeReturnResolver(ledger);
   let position = 0;
   let checkpointed = 0;
   let returner: Returner | undefined = typeof opts.returner === 'function' ? undefined : opts.returner;
@@ -479,6 +481,15 @@ export function startReturnerFeed(opts: ReturnerFeedOptions): ReturnerFeed {
         continue;
       }
       if (raws.length === 0) continue;
+      // Large returns are read back from the object store: the returner gets the whole return.
+      try {
+        for (const m of raws) m.data = await resolveBody(m);
+      } catch (err) {
+        if (abort.signal.aborted) break;
+        consumer = undefined;
+        await failed('stream', err, position + 1, 'cannot read a large return from the object store; retrying');
+        continue;
+      }
       const calls = planFeedCalls(opts.role, raws, { masterId: opts.masterId, filter: opts.filter, maxEvents: batch });
       const done = await deliver(r, calls);
       if (done < calls.length) {

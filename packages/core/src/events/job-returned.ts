@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { encodeAgentId } from '../subject-codec.js';
 import { agentId, jid, stamp } from './common.js';
 
 /** `salt/job/<jid>/ret/<id>`: Salt's minion return load. Written by the agent. */
@@ -15,8 +16,15 @@ export const jobReturnedData = z.looseObject({
   out: z.string().optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
   master_id: z.string().optional(),
+  /**
+   * A return too large for one stream message is kept in the object store bucket
+   * `ledger_returns`: `return` is then null here, and readers put the object's value in its place
+   * (`inlineReturn`). `digest` is the object store's `SHA-256=<base64url>` of the JSON bytes.
+   */
+  return_object: z.object({ bucket: z.string(), name: z.string(), size: z.number().int().nonnegative(), digest: z.string() }).optional(),
   _stamp: stamp,
 });
+export type ReturnObject = NonNullable<z.infer<typeof jobReturnedData>['return_object']>;
 export type JobReturnedData = z.infer<typeof jobReturnedData>;
 
 export const jobReturned = z.object({
@@ -27,3 +35,14 @@ export const jobReturned = z.object({
 export type JobReturned = z.infer<typeof jobReturned>;
 
 export const jobReturnedTag = (j: string, id: string) => `salt/job/${j}/ret/${id}`;
+
+/** The object name of an agent's large return for a job: `<jid>.<encoded agent id>`. */
+export function returnObjectName(jid: string, id: string): string {
+  return `${jid}.${encodeAgentId(id)}`;
+}
+
+/** The return data with the stored return put back in place of its `return_object`. */
+export function inlineReturn(data: JobReturnedData, value: unknown): JobReturnedData {
+  const { return_object: _ref, ...rest } = data;
+  return { ...rest, return: value };
+}
