@@ -50,7 +50,9 @@ export async function resolveReturn(ledger: ReturnsConnection, data: JobReturned
   const info = await store.info(ref.name);
   if (info === null) throw new ReturnObjectError(`the return object ${ref.bucket}/${ref.name} is missing`);
   if (info.digest !== ref.digest || info.size !== ref.size) {
-    throw new ReturnObjectError(`the return object ${ref.bucket}/${ref.name} does not match its reference (${info.size} bytes, ${info.digest})`);
+    throw new ReturnObjectError(
+      `the return object ${ref.bucket}/${ref.name} does not match its reference (${info.size} bytes, ${info.digest})`,
+    );
   }
   const bytes = await store.getBlob(ref.name);
   if (bytes === null) throw new ReturnObjectError(`the return object ${ref.bucket}/${ref.name} is missing`);
