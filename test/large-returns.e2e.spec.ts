@@ -2,6 +2,10 @@
 // `ledger_returns` and its job.returned event names the object; `jobledger run` prints it whole,
 // the projector stores it whole in salt_returns, and a replay and `audit verify` agree.
 
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Objm } from '@nats-io/obj';
+import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliHome } from './support/cli.js';
 
@@ -37,7 +41,7 @@ describe('returns larger than a NATS message', () => {
     const returned = trail.stdout
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { event: { type: string; data: Record<string, unknown> } })
+      .map((l) => JSON.parse(l) as { seq: number; event: { type: string; data: Record<string, unknown> } })
       .find((e) => e.event.type === 'job.returned')!;
     expect(returned.event.data.return).toBeNull();
     expect(returned.event.data.return_object).toMatchObject({ bucket: 'ledger_returns', size: SIZE + 2 });
@@ -45,5 +49,19 @@ describe('returns larger than a NATS message', () => {
     const verify = await home.run(['audit', 'verify']);
     expect(verify.stdout).toMatch(/^audit verify: OK: /m);
     expect(verify.code).toBe(0);
+
+    // The object taken away behind the ledger's back: the audit names it.
+    const state = JSON.parse(readFileSync(path.join(home.root, 'state.json'), 'utf8')) as { natsUrl: string };
+    const nc = await connect({ servers: state.natsUrl });
+    try {
+      await (await new Objm(nc).open('ledger_returns')).delete(`${jid}.${AGENT}`);
+    } finally {
+      await nc.close();
+    }
+    const after = await home.run(['audit', 'verify']);
+    expect(after.code).toBe(1);
+    expect(after.stdout).toContain(
+      `ledger_returns: seq ${returned.seq} jid ${jid} id ${AGENT}: the return object ledger_returns/${jid}.${AGENT} is missing\n`,
+    );
   });
 });

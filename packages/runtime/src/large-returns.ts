@@ -48,7 +48,7 @@ export async function resolveReturn(ledger: ReturnsConnection, data: JobReturned
   if (ref === undefined) return data;
   const store = ref.bucket === RETURNS_BUCKET ? await returnsStore(ledger) : await new Objm(ledger.nc).open(ref.bucket);
   const info = await store.info(ref.name);
-  if (info === null) throw new ReturnObjectError(`the return object ${ref.bucket}/${ref.name} is missing`);
+  if (info === null || info.deleted) throw new ReturnObjectError(`the return object ${ref.bucket}/${ref.name} is missing`);
   if (info.digest !== ref.digest || info.size !== ref.size) {
     throw new ReturnObjectError(
       `the return object ${ref.bucket}/${ref.name} does not match its reference (${info.size} bytes, ${info.digest})`,

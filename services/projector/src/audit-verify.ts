@@ -1,11 +1,12 @@
 import type pg from 'pg';
-import { genJid, jidToMicros, microsToJid } from '@jobledger/core';
+import { genJid, jidToMicros, microsToJid, parseSubject, RETURNS_BUCKET } from '@jobledger/core';
 import { openDatabase, quoteIdent, type Ledger } from '@jobledger/runtime';
 import { readCheckpointChain } from './apply.js';
 import { Rebuild, RebuildError, type RebuildProgress } from './rebuild.js';
 import { LIVE_SCHEMA } from './replay.js';
 import { loadRetentionConfig } from './retention.js';
 import { streamBounds } from './stream-cursor.js';
+import type { RawMessage } from './projections.js';
 
 /**
  * `jobledger audit verify`: rebuilds the read models from the stream into a scratch schema
@@ -72,9 +73,10 @@ export interface RowDifference {
   /**
    * `missing`: the rebuild has it, the live table not; `extra`: the other way; `differs`: both,
    * not equal; `removal`: a `retention_log` row (key `{seq}`) that retention could not have
-   * written, `reason` says why.
+   * written, `reason` says why; `object`: a large return whose object in `ledger_returns` is
+   * missing or altered (key `{seq, jid, id}`), `reason` says which.
    */
-  kind: 'missing' | 'extra' | 'differs' | 'removal';
+  kind: 'missing' | 'extra' | 'differs' | 'removal' | 'object';
   /** The columns that differ (`differs`). */
   columns: string[];
   /** Why a removal is not believed (`removal`). */
@@ -129,7 +131,12 @@ export function formatDifference(d: RowDifference): string {
   const key = Object.entries(d.key)
     .map(([k, v]) => `${k} ${v}`)
     .join(' ');
-  const what = d.kind === 'differs' ? `row differs (${d.columns.join(', ')})` : d.kind === 'removal' ? (d.reason ?? 'removal') : d.kind;
+  const what =
+    d.kind === 'differs'
+      ? `row differs (${d.columns.join(', ')})`
+      : d.kind === 'removal' || d.kind === 'object'
+        ? (d.reason ?? d.kind)
+        : d.kind;
   return `${d.table}: ${key}: ${what}`;
 }
 
@@ -468,6 +475,14 @@ export async function auditVerify(opts: VerifyOptions): Promise<VerifyReport> {
     const bounds = await streamBounds(opts.ledger);
     const first = await readCheckpointChain(snap, opts.name);
     const chain = new ChainComparer(snap, opts.name);
+    // Large returns whose object is gone or altered (the rows then match, both without it).
+    const objects = new Map<number, RowDifference>();
+    const onUnresolvedReturn = (m: RawMessage, err: Error) => {
+      const p = parseSubject(m.subject);
+      const key: Record<string, string> = { seq: String(m.seq) };
+      if (p?.kind === 'job.ret') Object.assign(key, { jid: p.jid, id: p.agentId });
+      objects.set(m.seq, { table: RETURNS_BUCKET, key, kind: 'object', columns: [], reason: err.message });
+    };
     let target = Math.min(first.lastSeq, bounds.last);
     rebuild = await Rebuild.create({
       databaseUrl,
@@ -479,6 +494,7 @@ export async function auditVerify(opts: VerifyOptions): Promise<VerifyReport> {
       batch: opts.batch,
       ...(opts.onProgress ? { onProgress: (p: RebuildProgress) => opts.onProgress!({ ...p, target }) } : {}),
       onChain: chain.onChain,
+      onUnresolvedReturn,
       // Retention's log: outside any transaction until the snapshot, then in it.
       live: snap,
       liveSchema: LIVE_SCHEMA,
@@ -518,13 +534,14 @@ export async function auditVerify(opts: VerifyOptions): Promise<VerifyReport> {
       else if (head.chain !== null) chain.check(seq, storedHead, head.chain);
     }
     await snap.query('ROLLBACK');
-    const count = removalCount + tables.count;
+    const objectDifferences = [...objects.values()].sort((a, b) => Number(a.key['seq']) - Number(b.key['seq']));
+    const count = removalCount + tables.count + objectDifferences.length;
     return {
       ok: count === 0 && chain.result.diverging === 0,
       seq,
       events: rebuild.applied,
       rows: rowCount,
-      differences: [...removalDifferences, ...tables.differences],
+      differences: [...removalDifferences, ...objectDifferences.slice(0, limit), ...tables.differences],
       differenceCount: count,
       chain: chain.result,
       removals: rebuild.removalsApplied,

@@ -1,7 +1,16 @@
 import type pg from 'pg';
 import { largeReturnResolver } from './resolve-returns.js';
-import { checkSchemaName, migrateDatabase, openDatabase, quoteIdent, type Database, type Ledger } from '@jobledger/runtime';
+import {
+  checkSchemaName,
+  migrateDatabase,
+  openDatabase,
+  quoteIdent,
+  type Database,
+  type Ledger,
+  type ReturnObjectError,
+} from '@jobledger/runtime';
 import { applyBatch, type ApplyOptions } from './apply.js';
+import type { RawMessage } from './projections.js';
 import { streamReader } from './projector.js';
 import { applyRemoval, readRemovals } from './retention.js';
 import { beyondStreamError, StreamCursor, streamBounds } from './stream-cursor.js';
@@ -46,6 +55,8 @@ export interface RebuildOptions {
   batch?: number;
   onProgress?: (p: RebuildProgress) => void;
   onChain?: (seq: number, hash: string) => void;
+  /** Called for a large return whose object is missing or does not match its reference. */
+  onUnresolvedReturn?: (m: RawMessage, err: ReturnObjectError) => void;
   /** The live tables' pool: retention's log is read from there as the rebuild goes. */
   live: pg.Pool | pg.ClientBase;
   liveSchema: string;
@@ -96,7 +107,7 @@ export class Rebuild {
       masterId: opts.masterId,
       maxFill: 1_000,
       ...streamReader(opts.ledger),
-      resolveBody: largeReturnResolver(opts.ledger),
+      resolveBody: largeReturnResolver(opts.ledger, opts.onUnresolvedReturn),
       ...(opts.onChain ? { onChain: opts.onChain } : {}),
     };
   }

@@ -7,10 +7,14 @@ import type { RawMessage } from './projections.js';
  * as the stream has it (`return` null, `return_object` naming what is gone), so the row shows
  * what happened; the object store being unreachable is thrown, and the batch retried.
  */
-export function largeReturnResolver(ledger: Ledger): (m: RawMessage) => Promise<Uint8Array> {
+export function largeReturnResolver(
+  ledger: Ledger,
+  onUnresolved?: (m: RawMessage, err: ReturnObjectError) => void,
+): (m: RawMessage) => Promise<Uint8Array> {
   return (m) =>
     resolveReturnBody(ledger, m.data).catch((err: unknown) => {
-      if (err instanceof ReturnObjectError) return m.data;
-      throw err;
+      if (!(err instanceof ReturnObjectError)) throw err;
+      onUnresolved?.(m, err);
+      return m.data;
     });
 }
