@@ -115,7 +115,9 @@ describe('projector process', () => {
       );
       return waiting.length > 0;
     });
-    const ackPendingAtKill = (await w.ledger.jsm.consumers.info(w.ledger.stream, 'projector')).num_ack_pending;
+    const infoAtKill = await w.ledger.jsm.consumers.info(w.ledger.stream, 'projector');
+    const ackPendingAtKill = infoAtKill.num_ack_pending;
+    const deliveredAtKill = infoAtKill.delivered.stream_seq;
     first.child.kill('SIGKILL');
     const killed = await first.exited;
     await locker.query('COMMIT');
@@ -160,9 +162,12 @@ describe('projector process', () => {
       45_000,
     );
 
-    // the new process received newer messages first and read the unacknowledged ones from the stream
+    // Messages the killed process had not been handed yet go to the new one at once, before the
+    // unacknowledged ones come back (after ack_wait): it read those from the stream to fill the
+    // gap. (When the killed process had been handed the whole burst, there is no newer message:
+    // the redeliveries simply come in order, and the counts above are what is checked.)
     const secondLog = readFileSync(path.join(w.dir, 'second.log'), 'utf8');
-    expect(secondLog).toContain('filled a gap in the delivered sequence from the stream');
+    if (last > deliveredAtKill) expect(secondLog).toContain('filled a gap in the delivered sequence from the stream');
     const caughtUp = JOBS * PER_JOB - atKill;
     console.log(
       `[projector crash test] killed after ${killedAfterMs} ms with ${atKill} returns projected (checkpoint ${checkpointAtKill}, ${ackPendingAtKill} delivered but unacknowledged); ` +
