@@ -20,6 +20,7 @@ export class ReturnObjectError extends Error {
 }
 
 const encoder = new TextEncoder();
+const RETURN_OBJECT_KEY = Buffer.from('"return_object"');
 const decoder = new TextDecoder();
 const stores = new WeakMap<NatsConnection, Promise<ObjectStore>>();
 
@@ -64,7 +65,8 @@ export async function resolveReturn(ledger: ReturnsConnection, data: JobReturned
  * code that reads raw bodies. Bodies without a `return_object` come back unchanged (same bytes).
  */
 export async function resolveReturnBody(ledger: ReturnsConnection, body: Uint8Array): Promise<Uint8Array> {
-  if (!decoder.decode(body).includes('"return_object"')) return body;
+  // Every message the projector applies comes through here: a byte search, no decoding, for the rest.
+  if (Buffer.from(body.buffer, body.byteOffset, body.byteLength).indexOf(RETURN_OBJECT_KEY) < 0) return body;
   let event;
   try {
     event = decodeEvent(body);

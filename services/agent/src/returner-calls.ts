@@ -2,6 +2,7 @@ import {
   msgIds,
   returnerFailedTag,
   ReturnerError,
+  saltPublishLoad,
   subjects,
   type JobPublishedData,
   type JobReturnedData,
@@ -55,16 +56,7 @@ export function minionReturnLoad(stored: JobReturnedData, job: JobPublishedData)
 
 /** Salt's publish load (what the master's `save_load` stores), from the job's publication. */
 export function publishLoadOf(job: JobPublishedData): Record<string, unknown> {
-  const load: Record<string, unknown> = {
-    cmd: 'publish',
-    tgt: job.tgt,
-    fun: job.fun,
-    arg: job.arg,
-    tgt_type: job.tgt_type,
-    ret: job.ret,
-    jid: job.jid,
-    user: job.user,
-  };
+  const load = saltPublishLoad(job);
   if (job.metadata !== undefined) load.metadata = job.metadata;
   if (job.ret_config !== undefined) load.ret_config = job.ret_config;
   if (job.ret_kwargs !== undefined) load.ret_kwargs = job.ret_kwargs;

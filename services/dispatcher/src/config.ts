@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { PROJECTOR_CONSUMER } from '@jobledger/core';
-import { configFilePath, loadCommonConfig, masterId, readConfigFile, type CommonConfig } from '@jobledger/runtime';
+import { configFilePath, configuredMasterId, loadCommonConfig, type CommonConfig } from '@jobledger/runtime';
 
 export interface DispatcherConfig extends CommonConfig {
   /** Salt's master id (`JOBLEDGER_MASTER_ID`, default `<hostname>_master`). */
@@ -20,15 +20,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DispatcherConf
   const common = loadCommonConfig(env);
   const readyFile = env.JOBLEDGER_READY_FILE;
   const masterConfigFile = configFilePath('master', common.home, env);
-  let configuredId: unknown;
-  try {
-    configuredId = readConfigFile(masterConfigFile).id;
-  } catch {
-    // A master.yaml that does not parse is reported when its nodegroups are read.
-  }
   return {
     ...common,
-    masterId: masterId(env, configuredId),
+    // A master.yaml that does not parse is reported when its nodegroups are read.
+    masterId: configuredMasterId(env),
     readyFile: readyFile ? path.resolve(readyFile) : undefined,
     databaseUrl: env.DATABASE_URL || undefined,
     projectorConsumer: env.JOBLEDGER_PROJECTOR_CONSUMER || PROJECTOR_CONSUMER,

@@ -5,6 +5,7 @@ import {
   jidToDate,
   parseSubject,
   runnerJobLoad,
+  saltPublishLoad,
   type AgentStarted,
   type JobPublished,
   type JobReturned,
@@ -119,18 +120,7 @@ export function safeText(s: string): string {
 
 /** Salt's publish load as stored in `jids` (`save_load` at publish time). */
 export function publishLoad(data: JobPublished['data']): Record<string, unknown> {
-  const load: Record<string, unknown> = {
-    cmd: 'publish',
-    tgt: data.tgt,
-    fun: data.fun,
-    arg: data.arg,
-    tgt_type: data.tgt_type,
-    ret: data.ret,
-    jid: data.jid,
-    user: data.user,
-    minions: data.minions,
-    missing: data.missing,
-  };
+  const load: Record<string, unknown> = { ...saltPublishLoad(data), minions: data.minions, missing: data.missing };
   if (data.metadata !== undefined) load.metadata = data.metadata;
   return load;
 }

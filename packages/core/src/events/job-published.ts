@@ -37,3 +37,20 @@ export const jobPublished = z.object({
 export type JobPublished = z.infer<typeof jobPublished>;
 
 export const jobPublishedTag = (j: string) => `salt/job/${j}/new`;
+
+/**
+ * The core of Salt's publish load (`cmd: publish`, target, function, args, `ret`, jid, user), in
+ * Salt's key order: what `save_load` stores. Callers add what their store keeps besides.
+ */
+export function saltPublishLoad(data: JobPublishedData): Record<string, unknown> {
+  return {
+    cmd: 'publish',
+    tgt: data.tgt,
+    fun: data.fun,
+    arg: data.arg,
+    tgt_type: data.tgt_type,
+    ret: data.ret,
+    jid: data.jid,
+    user: data.user,
+  };
+}
