@@ -2,8 +2,6 @@
 // `ledger_returns` and its job.returned event names the object; `jobledger run` prints it whole,
 // the projector stores it whole in salt_returns, and a replay and `audit verify` agree.
 
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { Objm } from '@nats-io/obj';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,8 +49,7 @@ describe('returns larger than a NATS message', () => {
     expect(verify.code).toBe(0);
 
     // The object taken away behind the ledger's back: the audit names it.
-    const state = JSON.parse(readFileSync(path.join(home.root, 'state.json'), 'utf8')) as { natsUrl: string };
-    const nc = await connect({ servers: state.natsUrl });
+    const nc = await connect(home.natsOptions());
     try {
       await (await new Objm(nc).open('ledger_returns')).delete(`${jid}.${AGENT}`);
     } finally {

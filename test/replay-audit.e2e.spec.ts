@@ -6,8 +6,6 @@
 // is `audit verify`'s "differences found"): a checkpoint beyond the stream JOBLEDGER_STREAM
 // names, a database that is gone; a failed replay drops its default schema.
 
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -141,8 +139,7 @@ describe('a ledger upgraded from a version before the chain', () => {
 
 describe('errors end replay and audit verify with one line and exit 2', () => {
   it('a live checkpoint beyond the stream JOBLEDGER_STREAM names: said at once, nothing swapped, no schema left', async () => {
-    const state = JSON.parse(fs.readFileSync(path.join(home.root, 'state.json'), 'utf8')) as { natsUrl: string };
-    const nc = await connect({ servers: state.natsUrl });
+    const nc = await connect(home.natsOptions());
     try {
       const jsm = await jetstreamManager(nc);
       await jsm.streams.add({ name: 'OTHER', subjects: ['other.>'] });

@@ -74,7 +74,7 @@ describe('retention (keep_jobs_seconds, archive_jobs, loop_interval)', () => {
 
     // Replayable: every archived event is still in the stream, at its sequence, with its tag.
     const state = JSON.parse(fs.readFileSync(path.join(home.root, 'state.json'), 'utf8')) as { natsUrl: string; stream: string };
-    const nc = await connect({ servers: state.natsUrl });
+    const nc = await connect(home.natsOptions());
     try {
       const jsm = await jetstreamManager(nc);
       for (const e of archived) {

@@ -4,6 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { credsAuthenticator } from '@nats-io/transport-node';
+import { inboxPrefix } from '@jobledger/core';
+import { credsUserKey } from '@jobledger/runtime';
 import { expect } from 'vitest';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -79,6 +82,21 @@ export class CliHome {
     } finally {
       await client.end();
     }
+  }
+
+  /**
+   * Connection options for a test that talks to this home's nats-server itself: the admin
+   * credentials and the master's CA (the server refuses anyone without credentials).
+   */
+  natsOptions(): { servers: string; authenticator: ReturnType<typeof credsAuthenticator>; inboxPrefix: string; tls: { caFile: string } } {
+    const state = JSON.parse(fs.readFileSync(path.join(this.root, 'state.json'), 'utf8')) as { natsUrl: string };
+    const creds = fs.readFileSync(path.join(this.root, 'pki', 'admin.creds'), 'utf8');
+    return {
+      servers: state.natsUrl,
+      authenticator: credsAuthenticator(new TextEncoder().encode(creds)),
+      inboxPrefix: inboxPrefix(credsUserKey(creds)),
+      tls: { caFile: path.join(this.root, 'pki', 'ca.pem') },
+    };
   }
 
   /** Pids recorded under `run/` (name → pid). */

@@ -8,6 +8,23 @@ export interface LedgerState {
   databaseUrl: string;
   stream: string;
   supervisorPid?: number;
+  /** What runs from this home: `up` (master and local agents), `master`, or `agent`. */
+  role?: 'up' | 'master' | 'agent';
+  /** The operator CLI's NATS credentials and the master's CA. */
+  natsCredsFile?: string;
+  natsCaFile?: string;
+  /** Salt's `interface`, the keyserver's port (`ret_port`), the master's fingerprint. */
+  interface?: string;
+  retPort?: number;
+  fingerprint?: string;
+}
+
+/** NATS and PostgreSQL endpoints, with the NATS credentials to use. */
+export interface Endpoints {
+  natsUrl: string;
+  databaseUrl: string;
+  stream: string;
+  auth: { credsFile?: string; caFile?: string };
 }
 
 export interface HomeLayout {
@@ -54,7 +71,7 @@ export class NotRunningError extends Error {
 }
 
 /** NATS and PostgreSQL of the ledger: the environment wins, else what `up` recorded. */
-export function resolveEndpoints(env: NodeJS.ProcessEnv = process.env): LedgerState {
+export function resolveEndpoints(env: NodeJS.ProcessEnv = process.env): Endpoints {
   const state = readState(homeLayout(env));
   const natsUrl = env.JOBLEDGER_NATS_URL || state?.natsUrl;
   const databaseUrl = env.DATABASE_URL || state?.databaseUrl;
@@ -63,5 +80,10 @@ export function resolveEndpoints(env: NodeJS.ProcessEnv = process.env): LedgerSt
       `jobledger is not running under ${homeLayout(env).root}: start it with \`npx jobledger up --detach\`, or set JOBLEDGER_NATS_URL and DATABASE_URL`,
     );
   }
-  return { natsUrl, databaseUrl, stream: env.JOBLEDGER_STREAM || state?.stream || 'LEDGER' };
+  const fromEnv = Boolean(env.JOBLEDGER_NATS_URL);
+  const auth = {
+    credsFile: env.JOBLEDGER_NATS_CREDS || (fromEnv ? undefined : state?.natsCredsFile),
+    caFile: env.JOBLEDGER_NATS_CA || (fromEnv ? undefined : state?.natsCaFile),
+  };
+  return { natsUrl, databaseUrl, stream: env.JOBLEDGER_STREAM || state?.stream || 'LEDGER', auth };
 }

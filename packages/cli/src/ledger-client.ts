@@ -1,5 +1,6 @@
 import os from 'node:os';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { connectNats, type NatsAuth } from '@jobledger/runtime/nats-connect';
 import { jetstream, DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream';
 import { apiSubjects, decodeEvent, publishReply, type JobReturnedData, type PublishReply, type PublishRequestInput } from '@jobledger/core';
 
@@ -28,10 +29,10 @@ export class LedgerClient {
     private readonly stream: string,
   ) {}
 
-  static async connect(natsUrl: string, stream: string): Promise<LedgerClient> {
+  static async connect(natsUrl: string, stream: string, auth?: NatsAuth): Promise<LedgerClient> {
     let nc: NatsConnection;
     try {
-      nc = await connect({ servers: natsUrl, name: 'jobledger-cli', timeout: 3000 });
+      nc = await connectNats({ servers: natsUrl, name: 'jobledger-cli', timeout: 3000, auth });
     } catch (cause) {
       throw new MasterUnreachableError(MASTER_UNREACHABLE, { cause });
     }

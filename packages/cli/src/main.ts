@@ -178,22 +178,74 @@ program
     );
   });
 
-const key = program.command('key').description("the agent ids the ledger knows (Salt's salt-key): every one is expected by '*' targets");
+const key = program.command('key').description("the agents' keys, as Salt's salt-key: accepted, denied, unaccepted, rejected");
 key
   .command('list')
-  .description('list the known agent ids (salt-key -L)')
-  .action(async () => {
+  .description('list the keys in their four states (salt-key -L)')
+  .option('--out <format>', 'json for salt-key --out json')
+  .action(async (opts: { out?: string }) => {
     const { keyListCommand } = await import('./commands/key.js');
-    process.exitCode = await keyListCommand(processIo);
+    process.exitCode = await keyListCommand(opts, processIo);
   });
+for (const [action, letter, what] of [
+  ['accept', 'a', 'accept the unaccepted keys matching a glob: those agents start answering'],
+  ['reject', 'r', 'reject the unaccepted keys matching a glob'],
+  ['delete', 'd', 'delete the keys matching a glob: an accepted agent is cut off at once, and targets no longer expect it'],
+] as const) {
+  key
+    .command(action)
+    .description(`${what} (salt-key -${letter})`)
+    .argument('[glob]', 'agent ids (a glob)')
+    .option(`-${letter === 'a' ? 'A' : letter === 'r' ? 'R' : 'D'}, --all`, "every key (the glob '*')")
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(async (glob: string | undefined, opts: { yes?: boolean; all?: boolean }) => {
+      if (glob === undefined && !opts.all) {
+        process.stderr.write(`error: jobledger key ${action} needs a glob, or --all\n`);
+        process.exitCode = 2;
+        return;
+      }
+      const { keyActionCommand } = await import('./commands/key.js');
+      process.exitCode = await keyActionCommand(action, opts.all ? '*' : glob!, opts, processIo);
+    });
+}
 key
-  .command('delete')
-  .description('forget the agent ids matching a glob, so targets no longer expect them (salt-key -d)')
-  .argument('<glob>', 'agent ids to forget (a glob)')
-  .option('-y, --yes', 'do not ask for confirmation')
-  .action(async (glob: string, opts: { yes?: boolean }) => {
-    const { keyDeleteCommand } = await import('./commands/key.js');
-    process.exitCode = await keyDeleteCommand(glob, opts, processIo);
+  .command('finger')
+  .description("fingerprints of the master's CA and the agents' keys (salt-key -F, -f ID)")
+  .argument('[glob]', 'agent ids (a glob)')
+  .action(async (glob: string | undefined) => {
+    const { keyFingerCommand } = await import('./commands/key.js');
+    process.exitCode = await keyFingerCommand(glob, processIo);
+  });
+
+const master = program
+  .command('master')
+  .description("Salt's salt-master: nats-server, PostgreSQL, the dispatcher, the projector and the keyserver under $JOBLEDGER_HOME")
+  .option('--detach', 'return once everything is ready, leaving it running in the background')
+  .action(async (opts: { detach?: boolean }) => {
+    const { upCommand } = await import('./commands/up.js');
+    process.exitCode = await upCommand({ ...opts, role: 'master' });
+  });
+master
+  .command('url')
+  .description("the URL agents connect to, and the master's fingerprint (Salt's master_finger)")
+  .action(async () => {
+    const { masterUrlCommand } = await import('./commands/master-url.js');
+    process.exitCode = masterUrlCommand(processIo);
+  });
+
+program
+  .command('agent')
+  .description("Salt's salt-minion: makes this home's key, waits to be accepted, then runs jobs for the accepted ids")
+  .option('--master <url>', 'the master, as `jobledger master url` prints it (tls://host:port); default: master: of minion.yaml')
+  .option('--id <id>', 'an id to host (repeatable; default: id: of minion.yaml, else the host name)', (v: string, acc: string[] = []) => [
+    ...acc,
+    v,
+  ])
+  .option('--master-port <port>', "the master's keyserver port (Salt's master_port; default: the URL's port + 1)", integer)
+  .option('--detach', 'return once the key is sent, leaving the agent running in the background')
+  .action(async (opts: { master?: string; id?: string[]; masterPort?: number; detach?: boolean }) => {
+    const { agentCommand } = await import('./commands/agent.js');
+    process.exitCode = await agentCommand(opts);
   });
 
 const db = program.command('db').description('the read-model database');

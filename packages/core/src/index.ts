@@ -17,3 +17,4 @@ export * from './ledger-chain.js';
 export * from './event-subject.js';
 export * from './returners/contract.js';
 export * from './returners/options.js';
+export * from './auth/index.js';

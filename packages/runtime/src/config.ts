@@ -36,6 +36,8 @@ export function masterId(env: NodeJS.ProcessEnv = process.env, configuredId?: un
 /** The settings every service shares. */
 export interface CommonConfig {
   natsUrl: string;
+  /** `JOBLEDGER_NATS_CREDS` (a `.creds` file) and `JOBLEDGER_NATS_CA` (the master's CA). */
+  natsAuth?: { credsFile?: string; caFile?: string };
   stream: string;
   home: string;
   logFile?: string;
@@ -45,6 +47,7 @@ export interface CommonConfig {
 export function loadCommonConfig(env: NodeJS.ProcessEnv = process.env): CommonConfig {
   return {
     natsUrl: requireEnv(env, 'JOBLEDGER_NATS_URL'),
+    natsAuth: { credsFile: env.JOBLEDGER_NATS_CREDS || undefined, caFile: env.JOBLEDGER_NATS_CA || undefined },
     stream: env.JOBLEDGER_STREAM ?? 'LEDGER',
     home: jobledgerHome(env),
     logFile: env.JOBLEDGER_LOG_FILE || undefined,

@@ -1,6 +1,7 @@
 export * from './config.js';
 export * from './logger.js';
 export * from './nats.js';
+export * from './nats-connect.js';
 export * from './db.js';
 export * from './clock.js';
 export * from './service-main.js';

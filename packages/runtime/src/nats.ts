@@ -1,7 +1,8 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { AGENTS_BUCKET, ledgerStreamConfig } from '@jobledger/core';
+import { connectNats, type NatsAuth } from './nats-connect.js';
 
 export interface Ledger {
   nc: NatsConnection;
@@ -10,11 +11,33 @@ export interface Ledger {
   stream: string;
 }
 
-/** Connects to NATS and makes sure the ledger stream exists (created if missing). */
-export async function openLedger(opts: { natsUrl: string; stream: string; name: string; replicas?: number }): Promise<Ledger> {
-  const nc = await connect({ servers: opts.natsUrl, name: opts.name, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+/**
+ * Connects to NATS and makes sure the ledger stream exists (created if missing). With
+ * `ensure: false` it only checks that it exists: what a role that may not create it does.
+ */
+export async function openLedger(opts: {
+  natsUrl: string;
+  stream: string;
+  name: string;
+  replicas?: number;
+  auth?: NatsAuth;
+  ensure?: boolean;
+}): Promise<Ledger> {
+  const nc = await connectNats({
+    servers: opts.natsUrl,
+    name: opts.name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    auth: opts.auth,
+  });
   const jsm = await jetstreamManager(nc);
-  await ensureStream(jsm, opts.stream, opts.replicas);
+  try {
+    if (opts.ensure === false) await jsm.streams.info(opts.stream);
+    else await ensureStream(jsm, opts.stream, opts.replicas);
+  } catch (err) {
+    await nc.close().catch(() => undefined);
+    throw err;
+  }
   return { nc, js: jetstream(nc), jsm, stream: opts.stream };
 }
 
@@ -50,5 +73,6 @@ export async function ensureStream(jsm: JetStreamManager, name: string, replicas
 /** The KV bucket of agent presence (key: encoded agent id). */
 export async function openAgentsBucket(ledger: Ledger): Promise<KV> {
   const kvm = new Kvm(ledger.nc);
+  // Created when missing; an existing bucket is only looked up (what every role may do).
   return kvm.create(AGENTS_BUCKET, { history: 1 });
 }

@@ -124,7 +124,12 @@ export async function loadExtensions(config: AgentConfig, log: Logger): Promise<
 export async function startAgent(config: AgentConfig, logger: Logger): Promise<AgentHandle> {
   const log = logger.child({ group: config.group });
   const extensions = await loadExtensions(config, log);
-  const ledger = await openLedger({ natsUrl: config.natsUrl, stream: config.stream, name: `jobledger-agent:${config.group}` });
+  const ledger = await openLedger({
+    natsUrl: config.natsUrl,
+    stream: config.stream,
+    name: `jobledger-agent:${config.group}`,
+    auth: config.natsAuth,
+  });
   try {
     return await Agent.start(config, ledger, log, extensions);
   } catch (err) {
@@ -168,7 +173,19 @@ class Agent implements AgentHandle {
     this.ids = config.ids;
     this.group = config.group;
     this.hosted = hosted;
-    this.publisher = new Publisher(ledger.js, log);
+    this.publisher = new Publisher(ledger.js, log, {
+      window: 1024,
+      retryForMs: 60_000,
+      storedOn: async (subject, seq) => {
+        try {
+          const last = await ledger.jsm.direct.getMessage(config.stream, { last_by_subj: subject });
+          return last !== null && last.seq === seq;
+        } catch (err) {
+          log.warn({ err, subject }, 'cannot check a duplicate publish; taking it as stored');
+          return true;
+        }
+      },
+    });
     this.slots = new Limiter(config.maxInflight);
     this.returnerCalls = new ReturnerCalls({
       source: (id) => extensions.returners(id),
@@ -301,7 +318,8 @@ class Agent implements AgentHandle {
     try {
       const reaped = reap && data ? await reapOrphan(data.pid, { jid, id: h.id }) : false;
       // The return may have been stored just before the crash.
-      const stored = await this.ledger.jsm.streams.getMessage(this.config.stream, { last_by_subj: subjects.jobRet(jid, h.id) });
+      // A direct get by subject: an agent may read back its own ids' subjects only.
+      const stored = await this.ledger.jsm.direct.getMessage(this.config.stream, { last_by_subj: subjects.jobRet(jid, h.id) });
       const ended: ProcEndedData = {
         jid,
         id: h.id,
@@ -425,12 +443,10 @@ class Agent implements AgentHandle {
       // does one exist between startSeq and where the consumer would go on?
       const next = Math.max(info.delivered.stream_seq + 1, info.config.opt_start_seq ?? 1);
       const sameFilter = info.config.filter_subject === want.filter_subject;
-      const skipped =
-        next > startSeq
-          ? await jsm.direct
-              .getMessage(this.config.stream, { seq: startSeq, next_by_subj: subjects.allJobNew })
-              .then((m) => m !== null && m.seq < next)
-          : false;
+      // Went past where the most lagging id stopped: an agent may not read the stream at large
+      // (it holds every return), so it cannot look whether a job publication lies between; it
+      // recreates the consumer, and jobs an id already started are skipped on redelivery.
+      const skipped = next > startSeq;
       // Unacked deliveries to a previous process would only come back after ack_wait.
       const unacked = info.num_ack_pending > 0;
       if (sameFilter && !skipped && !unacked) return;
@@ -489,8 +505,8 @@ class Agent implements AgentHandle {
     if (await h.procDir.exists(jid)) return true;
     const { jsm } = this.ledger;
     const [ret, proc] = await Promise.all([
-      jsm.streams.getMessage(this.config.stream, { last_by_subj: subjects.jobRet(jid, h.id) }),
-      jsm.streams.getMessage(this.config.stream, { last_by_subj: subjects.jobProc(jid, h.id) }),
+      jsm.direct.getMessage(this.config.stream, { last_by_subj: subjects.jobRet(jid, h.id) }),
+      jsm.direct.getMessage(this.config.stream, { last_by_subj: subjects.jobProc(jid, h.id) }),
     ]);
     return ret !== null || proc !== null;
   }

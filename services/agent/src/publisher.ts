@@ -9,6 +9,12 @@ export interface PublisherOptions {
   window: number;
   /** How long a publish keeps retrying transient failures before it gives up. */
   retryForMs: number;
+  /**
+   * Is the message at `seq` the last one on `subject`? Asked when the server says a publish
+   * is a duplicate: another user may have sent a message on its own subject with our
+   * `Nats-Msg-Id` first, which must not swallow ours.
+   */
+  storedOn?: (subject: string, seq: number) => Promise<boolean>;
 }
 
 function retryable(err: unknown): boolean {
@@ -50,7 +56,15 @@ export class Publisher {
       const deadline = Date.now() + this.opts.retryForMs;
       for (let attempt = 1; ; attempt++) {
         try {
-          return await this.js.publish(subject, body, { msgID });
+          const ack = await this.js.publish(subject, body, { msgID });
+          if (!ack.duplicate || !this.opts.storedOn || (await this.opts.storedOn(subject, ack.seq))) return ack;
+          // Pre-empted: the id was taken by a message on another subject. Ours is stored under a new one.
+          this.log.warn(
+            { subject, msgID, seq: ack.seq },
+            'the message id was taken by a message on another subject; publishing under a new one',
+          );
+          msgID = `${msgID}:${ack.seq}`;
+          continue;
         } catch (err) {
           if (!retryable(err) || Date.now() >= deadline) throw err;
           const wait = Math.min(2_000, 50 * 2 ** Math.min(attempt, 6));

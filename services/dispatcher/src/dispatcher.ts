@@ -35,7 +35,12 @@ export function errorReply(err: unknown): PublishFailure {
 
 /** Serves `jobledger.api.publish` in queue group `dispatcher` until stopped. */
 export async function startDispatcher(config: DispatcherConfig, logger: Logger, opts: DispatcherOptions = {}): Promise<Dispatcher> {
-  const ledger = await openLedger({ natsUrl: config.natsUrl, stream: config.stream, name: `jobledger-dispatcher:${config.masterId}` });
+  const ledger = await openLedger({
+    natsUrl: config.natsUrl,
+    stream: config.stream,
+    name: `jobledger-dispatcher:${config.masterId}`,
+    auth: config.natsAuth,
+  });
   const { nc } = ledger;
   let agents: AgentDirectory | undefined;
   let sub: Subscription | undefined;

@@ -195,7 +195,12 @@ export async function startProjector(config: ProjectorConfig, logger: Logger): P
   const database: Database = openDatabase(config.databaseUrl, { max: 3 });
   let ledger: Ledger;
   try {
-    ledger = await openLedger({ natsUrl: config.natsUrl, stream: config.stream, name: `jobledger-projector-${config.consumer}` });
+    ledger = await openLedger({
+      natsUrl: config.natsUrl,
+      stream: config.stream,
+      name: `jobledger-projector-${config.consumer}`,
+      auth: config.natsAuth,
+    });
   } catch (err) {
     await database.close();
     throw err;

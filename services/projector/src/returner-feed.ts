@@ -11,7 +11,7 @@ import {
   type ReturnLoad,
 } from '@jobledger/core';
 import { ReturnerRegistry } from '@jobledger/returners';
-import { ConfigError, openDatabase, openLedger, type Ledger, type Logger, sleepUnlessAborted } from '@jobledger/runtime';
+import { ConfigError, openDatabase, openLedger, type Ledger, type Logger, type NatsAuth, sleepUnlessAborted } from '@jobledger/runtime';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { ProjectorConfig } from './config.js';
@@ -556,6 +556,7 @@ export interface ReturnerSource {
 
 export interface ReturnerFeedsConfig {
   natsUrl: string;
+  natsAuth?: NatsAuth;
   stream: string;
   masterId: string;
   returners?: MasterReturnersConfig;
@@ -629,7 +630,12 @@ export async function startReturnerFeeds(
 
   let ledger: Ledger;
   try {
-    ledger = await openLedger({ natsUrl: config.natsUrl, stream: config.stream, name: 'jobledger-projector-returners' });
+    ledger = await openLedger({
+      natsUrl: config.natsUrl,
+      stream: config.stream,
+      name: 'jobledger-projector-returners',
+      auth: config.natsAuth,
+    });
   } catch (err) {
     await registry.closeAll().catch(() => undefined);
     throw err;
@@ -706,7 +712,14 @@ export async function startProjectorReturnerFeeds(config: ProjectorConfig, logge
   let feeds: ReturnerFeeds;
   try {
     feeds = await startReturnerFeeds(
-      { natsUrl: config.natsUrl, stream: config.stream, masterId: config.masterId, returners, batch: config.batch },
+      {
+        natsUrl: config.natsUrl,
+        natsAuth: config.natsAuth,
+        stream: config.stream,
+        masterId: config.masterId,
+        returners,
+        batch: config.batch,
+      },
       database.pool,
       registry,
       logger,

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { connectNats, type NatsAuth } from '@jobledger/runtime/nats-connect';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { decodeEvent, eventSubjectMismatch, isJid, LEDGER_SUBJECTS, parseDateTime, parseSubject, type LedgerEvent } from '@jobledger/core';
 import { homeLayout, NotRunningError, readState } from '../home.js';
@@ -371,7 +372,7 @@ export class AuditTrailError extends Error {
 }
 
 /** NATS and the stream: the environment wins, else what `up` recorded (the trail needs no database). */
-function natsEndpoint(env: NodeJS.ProcessEnv = process.env): { natsUrl: string; stream: string } {
+function natsEndpoint(env: NodeJS.ProcessEnv = process.env): { natsUrl: string; stream: string; auth: NatsAuth } {
   const state = readState(homeLayout(env));
   const natsUrl = env.JOBLEDGER_NATS_URL || state?.natsUrl;
   if (!natsUrl) {
@@ -379,7 +380,12 @@ function natsEndpoint(env: NodeJS.ProcessEnv = process.env): { natsUrl: string; 
       `jobledger is not running under ${homeLayout(env).root}: start it with \`npx jobledger up --detach\`, or set JOBLEDGER_NATS_URL`,
     );
   }
-  return { natsUrl, stream: env.JOBLEDGER_STREAM || state?.stream || 'LEDGER' };
+  const fromEnv = Boolean(env.JOBLEDGER_NATS_URL);
+  const auth = {
+    credsFile: env.JOBLEDGER_NATS_CREDS || (fromEnv ? undefined : state?.natsCredsFile),
+    caFile: env.JOBLEDGER_NATS_CA || (fromEnv ? undefined : state?.natsCaFile),
+  };
+  return { natsUrl, stream: env.JOBLEDGER_STREAM || state?.stream || 'LEDGER', auth };
 }
 
 /** `jobledger audit trail`. Returns the exit code. */
@@ -393,10 +399,10 @@ export async function auditTrailCommand(opts: TrailOptions, io: Io = processIo, 
     io.stderr('jobledger audit trail: --since is after --until\n');
     return 2;
   }
-  const { natsUrl, stream } = natsEndpoint(env);
+  const { natsUrl, stream, auth } = natsEndpoint(env);
   let nc: NatsConnection;
   try {
-    nc = await connect({ servers: natsUrl, name: 'jobledger-cli', timeout: 3000 });
+    nc = await connectNats({ servers: natsUrl, name: 'jobledger-cli', timeout: 3000, auth });
   } catch (cause) {
     throw new MasterUnreachableError(MASTER_UNREACHABLE, { cause });
   }

@@ -14,9 +14,9 @@ type Io = { stdout: (t: string) => void; stderr: (t: string) => void; stderrIsTT
  * checkpoint beyond the stream, …). Notes on what cannot be checked go to stderr.
  */
 export async function auditVerifyCommand(io: Io, env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const { natsUrl, databaseUrl, stream } = resolveEndpoints(env);
+  const { natsUrl, databaseUrl, stream, auth } = resolveEndpoints(env);
   await verifyDatabase(databaseUrl);
-  const ledger = await openLedgerStream(natsUrl, stream);
+  const ledger = await openLedgerStream(natsUrl, stream, auth);
   const progress = progressLine(io, io.stderrIsTTY);
   const name = env.JOBLEDGER_PROJECTOR_CONSUMER || PROJECTOR_CONSUMER;
   try {

@@ -1,4 +1,5 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { connectNats } from '@jobledger/runtime/nats-connect';
 import { jetstreamManager } from '@nats-io/jetstream';
 import pg from 'pg';
 import { PROJECTOR_CONSUMER } from '@jobledger/core';
@@ -22,11 +23,11 @@ export async function dbUrlCommand(io: { stdout: (t: string) => void }): Promise
  * so a query right after a job sees all of its rows.
  */
 export async function dbWaitCommand(timeoutSec: number, io: { stderr: (t: string) => void }): Promise<number> {
-  const { natsUrl, databaseUrl, stream } = resolveEndpoints();
+  const { natsUrl, databaseUrl, stream, auth } = resolveEndpoints();
   await verifyDatabase(databaseUrl);
   let nc: NatsConnection;
   try {
-    nc = await connect({ servers: natsUrl, name: 'jobledger-cli', timeout: 3000 });
+    nc = await connectNats({ servers: natsUrl, name: 'jobledger-cli', timeout: 3000, auth });
   } catch (cause) {
     throw new MasterUnreachableError(MASTER_UNREACHABLE, { cause });
   }

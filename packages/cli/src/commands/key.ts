@@ -1,70 +1,144 @@
+import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
-import { decodeAgentId, fnmatchToRegExp } from '@jobledger/core';
+import {
+  ACTION_SOURCES,
+  KEY_HEADINGS,
+  KEY_STATES,
+  encodeAgentId,
+  fnmatchToRegExp,
+  formatActionPreview,
+  formatKeyListing,
+  keyActionDone,
+  keyGlobNoMatch,
+  keyListingJson,
+  type KeyAction,
+  type KeyListing,
+  type KeyState,
+} from '@jobledger/core';
 import { openAgentsBucket, openLedger } from '@jobledger/runtime';
-import { resolveEndpoints } from '../home.js';
-import { MASTER_UNREACHABLE, MasterUnreachableError } from '../ledger-client.js';
+import type * as Pki from '@jobledger/runtime/pki';
+import { homeLayout, readState, resolveEndpoints } from '../home.js';
 import type { Io } from './run.js';
 
 /**
- * Salt's `salt-key` for the ids the agents registered (the presence bucket `ledger_agents`):
- * every registered id is an accepted key, as jobledger has no key acceptance. A key stays after
- * its agent stops, so the id is still expected and reported as not returning: `key delete`
- * forgets it. An agent that is still running registers its id again when it next starts or
- * handles a job.
+ * Salt's `salt-key` over the master's key store (`$JOBLEDGER_HOME/pki/minions*`). Accepting a
+ * key lets the waiting agent in within moments (its keyserver request is answered with its
+ * credentials); rejecting or deleting an accepted key revokes the agent's credentials on the
+ * server at once — its open connection is closed and whatever it publishes afterwards is
+ * refused — and forgets its presence, so targets no longer expect it.
  */
 
-async function withKeys<T>(fn: (kv: Awaited<ReturnType<typeof openAgentsBucket>>) => Promise<T>): Promise<T> {
-  const { natsUrl, stream } = resolveEndpoints();
-  let ledger;
-  try {
-    ledger = await openLedger({ natsUrl, stream, name: 'jobledger-key' });
-  } catch (cause) {
-    throw new MasterUnreachableError(MASTER_UNREACHABLE, { cause });
-  }
-  try {
-    return await fn(await openAgentsBucket(ledger));
-  } finally {
-    await ledger.nc.close();
-  }
+async function store() {
+  const pki = await import('@jobledger/runtime/pki');
+  const dir = path.join(homeLayout().root, 'pki');
+  return { pki, dir, keys: new pki.KeyStore(dir) };
 }
 
-async function acceptedIds(kv: Awaited<ReturnType<typeof openAgentsBucket>>): Promise<Map<string, string>> {
-  const ids = new Map<string, string>();
-  for await (const key of await kv.keys()) ids.set(decodeAgentId(key), key);
-  return new Map([...ids].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-}
-
-/** Salt's `salt-key -L` layout; only accepted keys exist here. */
-export function formatKeyList(ids: readonly string[]): string {
-  return ['Accepted Keys:', ...ids, 'Denied Keys:', 'Unaccepted Keys:', 'Rejected Keys:'].join('\n') + '\n';
+async function ask(question: string, defaultYes: boolean): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  const answer = (await rl.question(question).finally(() => rl.close())).trim();
+  if (answer === '') return defaultYes;
+  return /^y(es)?$/i.test(answer);
 }
 
 /** `jobledger key list` = `salt-key -L`. */
-export async function keyListCommand(io: Io): Promise<number> {
-  const ids = await withKeys(acceptedIds);
-  io.stdout(formatKeyList([...ids.keys()]));
+export async function keyListCommand(opts: { out?: string }, io: Io): Promise<number> {
+  const { keys } = await store();
+  const listing = keys.list();
+  io.stdout(opts.out === 'json' ? JSON.stringify(keyListingJson(listing), null, 4) + '\n' : formatKeyListing(listing));
   return 0;
 }
 
-/** `jobledger key delete <glob> [-y]` = `salt-key -d <glob> [-y]`. */
-export async function keyDeleteCommand(glob: string, opts: { yes?: boolean }, io: Io): Promise<number> {
-  return withKeys(async (kv) => {
-    const re = fnmatchToRegExp(glob);
-    const matched = [...(await acceptedIds(kv))].filter(([id]) => re.test(id));
-    if (matched.length === 0) {
-      io.stderr(`The key glob '${glob}' does not match any accepted keys.\n`);
-      return 1;
+function matching(listing: KeyListing, glob: string, states: readonly KeyState[]): Partial<KeyListing> {
+  const re = fnmatchToRegExp(glob);
+  const out: Partial<KeyListing> = {};
+  for (const state of states) {
+    const ids = listing[state].filter((id) => re.test(id));
+    if (ids.length > 0) out[state] = ids;
+  }
+  return out;
+}
+
+/** Revokes the keys on the running server (or at its next start) and forgets the ids' presence. */
+async function cutOff(pki: typeof Pki, dir: string, publicKeys: Set<string>, ids: string[], io: Io): Promise<void> {
+  if (publicKeys.size === 0 && ids.length === 0) return;
+  for (const pub of publicKeys) pki.addRevocation(dir, pub);
+  const state = readState(homeLayout());
+  if (!state?.supervisorPid || !state.natsUrl) return; // applied when the master starts
+  try {
+    if (publicKeys.size > 0) await pki.pushAccountJwt({ natsUrl: state.natsUrl, pkiDir: dir });
+    const { natsUrl, stream, auth } = resolveEndpoints();
+    const ledger = await openLedger({ natsUrl, stream, name: 'jobledger-key', auth, ensure: false });
+    try {
+      const kv = await openAgentsBucket(ledger);
+      for (const id of ids) await kv.delete(encodeAgentId(id));
+    } finally {
+      await ledger.nc.close();
     }
-    io.stdout(`The following keys are going to be deleted:\nAccepted Keys:\n${matched.map(([id]) => id).join('\n')}\n`);
-    if (!opts.yes) {
-      const rl = createInterface({ input: process.stdin, output: process.stdout });
-      const answer = await rl.question('Proceed? [N/y] ').finally(() => rl.close());
-      if (!/^y(es)?$/i.test(answer.trim())) return 0;
-    }
-    for (const [id, key] of matched) {
-      await kv.delete(key);
-      io.stdout(`Key for minion ${id} deleted.\n`);
-    }
+  } catch (err) {
+    io.stderr(
+      `jobledger key: the master could not be told at once (${(err as Error).message}); it applies the change when it next starts\n`,
+    );
+  }
+}
+
+/** `jobledger key accept|reject|delete GLOB [-y]` = `salt-key -a|-r|-d GLOB [-y]` (`--all`: `*`). */
+export async function keyActionCommand(action: KeyAction, glob: string, opts: { yes?: boolean }, io: Io): Promise<number> {
+  const { pki, dir, keys } = await store();
+  const matched = matching(keys.list(), glob, ACTION_SOURCES[action]);
+  const count = Object.values(matched).reduce((n, ids) => n + ids.length, 0);
+  if (count === 0) {
+    io.stdout(keyGlobNoMatch(glob) + '\n');
     return 0;
-  });
+  }
+  io.stdout(formatActionPreview(action, matched));
+  if (!opts.yes && !(await ask(action === 'delete' ? 'Proceed? [N/y] ' : 'Proceed? [n/Y] ', action !== 'delete'))) return 0;
+  const revoke = new Set<string>();
+  const forget: string[] = [];
+  for (const state of KEY_STATES) {
+    for (const id of matched[state] ?? []) {
+      const publicKey = keys.read(state, id);
+      if (publicKey === undefined) continue;
+      if (action === 'accept') keys.put(id, 'accepted', publicKey);
+      else if (action === 'reject') keys.put(id, 'rejected', publicKey);
+      else keys.remove(id, state);
+      if (state === 'accepted' && action !== 'accept') {
+        revoke.add(publicKey);
+        forget.push(id);
+      }
+      io.stdout(keyActionDone(action, id) + '\n');
+    }
+  }
+  await cutOff(pki, dir, revoke, forget, io);
+  return 0;
+}
+
+/** `jobledger key finger [ID]` = `salt-key -F` / `salt-key -f ID`. */
+export async function keyFingerCommand(glob: string | undefined, io: Io): Promise<number> {
+  const { pki, dir, keys } = await store();
+  const listing = keys.list();
+  const lines: string[] = [];
+  if (glob === undefined) {
+    const ca = pki.pkiFiles(dir).ca;
+    const { readText } = pki;
+    const pem = readText(ca);
+    lines.push('Local Keys:');
+    if (pem !== undefined) lines.push(`ca.pem:  ${pki.certificateFingerprint(pem)}`);
+  }
+  const re = fnmatchToRegExp(glob ?? '*');
+  for (const state of KEY_STATES) {
+    const ids = listing[state].filter((id) => re.test(id)).sort();
+    if (ids.length === 0) continue;
+    lines.push(KEY_HEADINGS[state]);
+    for (const id of ids) {
+      const publicKey = keys.read(state, id);
+      if (publicKey !== undefined) lines.push(`${id}:  ${pki.nkeyFingerprint(publicKey)}`);
+    }
+  }
+  if (glob !== undefined && lines.length === 0) {
+    io.stdout(keyGlobNoMatch(glob) + '\n');
+    return 0;
+  }
+  io.stdout(lines.join('\n') + '\n');
+  return 0;
 }

@@ -1,4 +1,5 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { connectNats, type NatsAuth } from '@jobledger/runtime/nats-connect';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { databaseError, openDatabase, type Ledger } from '@jobledger/runtime';
 import { LIVE_SCHEMA, Rebuild } from '@jobledger/projector';
@@ -6,10 +7,10 @@ import { MASTER_UNREACHABLE, MasterUnreachableError } from '../ledger-client.js'
 import { NotRunningError } from '../home.js';
 
 /** The ledger stream for reading (never created here): for commands that rebuild from it. */
-export async function openLedgerStream(natsUrl: string, stream: string): Promise<Ledger> {
+export async function openLedgerStream(natsUrl: string, stream: string, auth?: NatsAuth): Promise<Ledger> {
   let nc: NatsConnection;
   try {
-    nc = await connect({ servers: natsUrl, name: 'jobledger-cli', timeout: 3000 });
+    nc = await connectNats({ servers: natsUrl, name: 'jobledger-cli', timeout: 3000, auth });
   } catch (cause) {
     throw new MasterUnreachableError(MASTER_UNREACHABLE, { cause });
   }

@@ -33,9 +33,9 @@ export async function replayCommand(opts: ReplayCommandOptions, io: Io, env: Nod
       return 2;
     }
   }
-  const { natsUrl, databaseUrl, stream } = resolveEndpoints(env);
+  const { natsUrl, databaseUrl, stream, auth } = resolveEndpoints(env);
   await verifyDatabase(databaseUrl);
-  const ledger = await openLedgerStream(natsUrl, stream);
+  const ledger = await openLedgerStream(natsUrl, stream, auth);
   const name = env.JOBLEDGER_PROJECTOR_CONSUMER || PROJECTOR_CONSUMER;
   // The default name is chosen here, so that a failure can drop or name it.
   const generated = opts.into === undefined;

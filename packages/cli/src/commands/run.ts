@@ -253,7 +253,7 @@ async function run(
     return r.out ?? opts.out ?? 'nested';
   };
 
-  const client = await LedgerClient.connect(endpoints.natsUrl, endpoints.stream);
+  const client = await LedgerClient.connect(endpoints.natsUrl, endpoints.stream, endpoints.auth);
   try {
     const reply = await client.publish(request);
     if ('error' in reply) {

@@ -78,7 +78,7 @@ export class RunnerTimeoutError extends Error {
 export async function runnerCommand(fun: string, words: readonly string[], opts: RunnerOptions, io: Io = processIo): Promise<number> {
   const endpoints = resolveEndpoints();
   const { arg, kwarg } = runnerArgs(words);
-  const client = await LedgerClient.connect(endpoints.natsUrl, endpoints.stream);
+  const client = await LedgerClient.connect(endpoints.natsUrl, endpoints.stream, endpoints.auth);
   let reply: RunnerReply;
   try {
     const timeout = opts.timeout > 0 ? opts.timeout : DEFAULT_RUNNER_TIMEOUT;

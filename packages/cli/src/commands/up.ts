@@ -4,7 +4,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { migrateDatabase } from '@jobledger/runtime';
+import {
+  configFilePath,
+  migrateDatabase,
+  openAgentsBucket,
+  openLedger,
+  readConfigFile,
+  returnsStore,
+  type NatsAuth,
+} from '@jobledger/runtime';
+import type * as Pki from '@jobledger/runtime/pki';
 import { startNatsServer, type NatsServerHandle } from '../embedded/nats-server.js';
 import { startPostgres, type PostgresHandle } from '../embedded/postgres.js';
 import { homeLayout, readState, writeState, type HomeLayout } from '../home.js';
@@ -12,12 +21,15 @@ import { isOurs, reapRecorded, removePid, terminate, writePid } from '../supervi
 import { spawnService, tail, waitReady, type RunningService, type ServiceSpec } from '../supervisor/services.js';
 
 const BIN = fileURLToPath(new URL('../../bin/jobledger.js', import.meta.url));
-const SUPERVISOR_MARKER = 'jobledger.js up';
+const SUPERVISOR_MARKERS = { up: 'jobledger.js up', master: 'jobledger.js master' } as const;
+export type MasterRoleCommand = keyof typeof SUPERVISOR_MARKERS;
 const DATABASE = 'jobledger';
 
 export interface UpOptions {
   agents?: string;
   detach?: boolean;
+  /** `master`: the master side only (Salt's salt-master); `up` (default): with local agents. */
+  role?: MasterRoleCommand;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -30,15 +42,19 @@ function parseAgentIds(agents: string | undefined): string[] {
   return [...new Set(ids)];
 }
 
-/** `jobledger up`: the supervisor in the foreground, or (`--detach`) started in the background. */
+/** `jobledger up` / `jobledger master`: the supervisor in the foreground, or (`--detach`) started in the background. */
 export async function upCommand(opts: UpOptions): Promise<number> {
   const home = homeLayout();
+  const role = opts.role ?? 'up';
   const running = readState(home)?.supervisorPid;
-  if (running !== undefined && isOurs(running, SUPERVISOR_MARKER)) {
+  if (
+    running !== undefined &&
+    (isOurs(running, SUPERVISOR_MARKERS.up) || isOurs(running, SUPERVISOR_MARKERS.master) || isOurs(running, 'jobledger.js agent'))
+  ) {
     process.stderr.write(`jobledger is already up under ${home.root} (supervisor pid ${running}); run \`npx jobledger down\` first\n`);
     return 1;
   }
-  return opts.detach ? startDetached(home, opts) : supervise(home, parseAgentIds(opts.agents));
+  return opts.detach ? startDetached(home, opts) : supervise(home, role, role === 'master' ? [] : parseAgentIds(opts.agents));
 }
 
 async function startDetached(home: HomeLayout, opts: UpOptions): Promise<number> {
@@ -47,7 +63,7 @@ async function startDetached(home: HomeLayout, opts: UpOptions): Promise<number>
   fs.rmSync(readyFile, { force: true });
   const logFile = path.join(home.logDir, 'up.log');
   const out = fs.openSync(logFile, 'a');
-  const args = [BIN, 'up', ...(opts.agents ? ['--agents', opts.agents] : [])];
+  const args = [BIN, opts.role ?? 'up', ...(opts.agents ? ['--agents', opts.agents] : [])];
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out], env: process.env });
   fs.closeSync(out);
   child.unref();
@@ -81,8 +97,80 @@ async function ensureDatabase(adminUrl: string): Promise<string> {
   return url.toString();
 }
 
+/** Where the master listens: Salt's `interface`, `publish_port` (NATS) and `ret_port` (the keyserver) of master.yaml. */
+export interface MasterListen {
+  iface: string;
+  publishPort?: number;
+  retPort?: number;
+}
+
+export function masterListen(home: string, role: MasterRoleCommand, env: NodeJS.ProcessEnv = process.env): MasterListen {
+  const file = configFilePath('master', home, env);
+  const conf = readConfigFile(file);
+  const port = (key: string, fallback: number | undefined): number | undefined => {
+    const v = conf[key];
+    if (v === undefined || v === null) return fallback;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${file}: ${key} must be a port number, got ${JSON.stringify(v)}`);
+    return n === 0 ? undefined : n;
+  };
+  const raw = conf.interface;
+  if (raw !== undefined && raw !== null && typeof raw !== 'string')
+    throw new Error(`${file}: interface must be an address, got ${JSON.stringify(raw)}`);
+  const iface = raw ?? '127.0.0.1';
+  // Salt's ports for the master; `up`, a one-host ledger, takes free ones unless told.
+  const publishPort = port('publish_port', role === 'master' ? 4505 : undefined);
+  const retPort = port('ret_port', publishPort !== undefined ? publishPort + 1 : undefined);
+  return { iface, publishPort, retPort };
+}
+
+async function freePort(host: string): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, host === '0.0.0.0' || host === '::' ? undefined : host, () => {
+      const addr = srv.address();
+      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
+    });
+  });
+}
+
+/** Local agents of `up`: keys made and accepted here, credentials beside them. */
+async function localAgentCreds(
+  pki: typeof Pki,
+  pkiDir: string,
+  name: string,
+  ids: string[],
+  stream: string,
+): Promise<{ credsFile: string; group: string }> {
+  const dir = path.join(pkiDir, 'local', name);
+  const kp = pki.loadOrCreateAgentKey(dir);
+  const store = new pki.KeyStore(pkiDir);
+  for (const id of ids) store.put(id, 'accepted', kp.getPublicKey());
+  const jwt = await pki.issueAgentJwt(pkiDir, { userPublicKey: kp.getPublicKey(), ids, stream });
+  return { credsFile: pki.writeAgentCreds(dir, jwt, kp), group: pki.agentGroup(kp.getPublicKey()) };
+}
+
+/** Before a local agent restarts: fresh credentials if its ids are still accepted; else they wait as pending keys. */
+async function reissueLocalAgentCreds(pki: typeof Pki, pkiDir: string, name: string, ids: string[], stream: string): Promise<boolean> {
+  const dir = path.join(pkiDir, 'local', name);
+  const kp = pki.loadOrCreateAgentKey(dir);
+  const store = new pki.KeyStore(pkiDir);
+  let accepted = true;
+  for (const id of ids) {
+    const rec = store.get(id);
+    if (rec === undefined) store.put(id, 'pending', kp.getPublicKey());
+    if (rec?.state !== 'accepted' || rec.publicKey !== kp.getPublicKey()) accepted = false;
+  }
+  if (!accepted) return false;
+  const jwt = await pki.issueAgentJwt(pkiDir, { userPublicKey: kp.getPublicKey(), ids, stream });
+  pki.writeAgentCreds(dir, jwt, kp);
+  return true;
+}
+
 /** Runs everything until SIGTERM/SIGINT, restarting a service that dies. */
-async function supervise(home: HomeLayout, agentIds: string[]): Promise<number> {
+async function supervise(home: HomeLayout, role: MasterRoleCommand, agentIds: string[]): Promise<number> {
   for (const d of [home.root, home.runDir, home.logDir]) fs.mkdirSync(d, { recursive: true });
   const log = (msg: string) => process.stdout.write(`${new Date().toISOString()} ${msg}\n`);
 
@@ -90,7 +178,7 @@ async function supervise(home: HomeLayout, agentIds: string[]): Promise<number> 
   const reaped = await reapRecorded(home.runDir, [process.pid]);
   for (const r of reaped) log(`stopped ${r.name} (pid ${r.pid}) left over from an earlier run`);
   fs.rmSync(path.join(home.runDir, 'up.ready'), { force: true });
-  writePid(home.runDir, { name: 'supervisor', pid: process.pid, marker: SUPERVISOR_MARKER });
+  writePid(home.runDir, { name: 'supervisor', pid: process.pid, marker: SUPERVISOR_MARKERS[role] });
 
   let nats: NatsServerHandle | undefined;
   let postgres: PostgresHandle | undefined;
@@ -118,12 +206,38 @@ async function supervise(home: HomeLayout, agentIds: string[]): Promise<number> 
 
   try {
     const previous = readState(home);
+    const stream = process.env.JOBLEDGER_STREAM || 'LEDGER';
+    const listen = masterListen(home.root, role);
+    const pkiDir = path.join(home.root, 'pki');
+    const pki = await import('@jobledger/runtime/pki');
+    const masterPki = await pki.ensureMasterPki(pkiDir, { stream, hosts: pki.serverHostNames(listen.iface) });
+    const files = pki.pkiFiles(pkiDir);
     let natsUrl = process.env.JOBLEDGER_NATS_URL;
+    // Each role's credentials; against a NATS of the operator's own, the ones it was given.
+    const envAuth: NatsAuth = {
+      credsFile: process.env.JOBLEDGER_NATS_CREDS || undefined,
+      caFile: process.env.JOBLEDGER_NATS_CA || undefined,
+    };
+    const roleAuth = (r: Pki.MasterRole): NatsAuth => (nats ? { credsFile: files.creds(r), caFile: files.ca } : envAuth);
     if (!natsUrl) {
-      nats = await startNatsServer({ storeDir: home.natsDir, logFile: path.join(home.logDir, 'nats-server.log') });
+      nats = await startNatsServer({
+        storeDir: home.natsDir,
+        logFile: path.join(home.logDir, 'nats-server.log'),
+        host: listen.iface,
+        port: listen.publishPort,
+        security: await pki.natsSecurityBlock(masterPki),
+      });
       writePid(home.runDir, { name: 'nats-server', pid: nats.pid, marker: 'nats-server' });
       natsUrl = nats.url;
       log(`nats-server ${natsUrl} (pid ${nats.pid})`);
+    }
+    // The stream and the buckets are made here, with the admin credential; the services only open them.
+    const admin = await openLedger({ natsUrl, stream, name: 'jobledger-master-setup', auth: roleAuth('admin') });
+    try {
+      await openAgentsBucket(admin);
+      await returnsStore(admin);
+    } finally {
+      await admin.nc.close();
     }
     let databaseUrl = process.env.DATABASE_URL;
     if (!databaseUrl) {
@@ -138,14 +252,58 @@ async function supervise(home: HomeLayout, agentIds: string[]): Promise<number> 
       log(`postgresql 127.0.0.1:${postgres.port} (pid ${postgres.pid})`);
     }
     await migrateDatabase(databaseUrl);
-    const stream = process.env.JOBLEDGER_STREAM || 'LEDGER';
-    writeState(home, { natsUrl, databaseUrl, stream, supervisorPid: process.pid });
+    const retPort = listen.retPort ?? (await freePort(listen.iface));
+    const cliAuth = roleAuth('cli');
+    writeState(home, {
+      natsUrl,
+      databaseUrl,
+      stream,
+      supervisorPid: process.pid,
+      role,
+      natsCredsFile: cliAuth.credsFile,
+      natsCaFile: cliAuth.caFile,
+      interface: listen.iface,
+      retPort,
+      fingerprint: masterPki.fingerprint,
+    });
 
     const common = { JOBLEDGER_NATS_URL: natsUrl, DATABASE_URL: databaseUrl, JOBLEDGER_HOME: home.root, JOBLEDGER_STREAM: stream };
+    const authEnv = (auth: NatsAuth): Record<string, string> => ({
+      ...(auth.credsFile ? { JOBLEDGER_NATS_CREDS: auth.credsFile } : {}),
+      ...(auth.caFile ? { JOBLEDGER_NATS_CA: auth.caFile } : {}),
+    });
+    const agentSpecs: ServiceSpec[] = [];
+    const localAgents = new Map<string, () => Promise<boolean>>();
+    for (const [i, id] of agentIds.entries()) {
+      const name = `agent-${i + 1}`;
+      const local = nats ? await localAgentCreds(pki, pkiDir, name, [id], stream) : undefined;
+      if (local) localAgents.set(name, () => reissueLocalAgentCreds(pki, pkiDir, name, [id], stream));
+      agentSpecs.push({
+        name,
+        kind: 'agent',
+        env: {
+          ...common,
+          ...(local
+            ? { ...authEnv({ credsFile: local.credsFile, caFile: files.ca }), JOBLEDGER_AGENT_GROUP: local.group }
+            : authEnv(envAuth)),
+          JOBLEDGER_AGENT_IDS: id,
+        },
+      });
+    }
     const specs: ServiceSpec[] = [
-      { name: 'dispatcher', kind: 'dispatcher', env: common },
-      { name: 'projector', kind: 'projector', env: common },
-      ...agentIds.map((id, i): ServiceSpec => ({ name: `agent-${i + 1}`, kind: 'agent', env: { ...common, JOBLEDGER_AGENT_IDS: id } })),
+      { name: 'dispatcher', kind: 'dispatcher', env: { ...common, ...authEnv(roleAuth('dispatcher')) } },
+      { name: 'projector', kind: 'projector', env: { ...common, ...authEnv(roleAuth('projector')) } },
+      {
+        name: 'keyserver',
+        kind: 'keyserver',
+        env: {
+          JOBLEDGER_HOME: home.root,
+          JOBLEDGER_STREAM: stream,
+          JOBLEDGER_KEYSERVER_HOST: listen.iface,
+          JOBLEDGER_KEYSERVER_PORT: String(retPort),
+        },
+      },
+      ...agentSpecs,
     ];
     const start = (spec: ServiceSpec) => {
       const svc = spawnService(spec, home, process.env);
@@ -154,19 +312,29 @@ async function supervise(home: HomeLayout, agentIds: string[]): Promise<number> 
       svc.child.once('exit', (code, signal) => {
         if (stopping || services.get(spec.name) !== svc) return;
         log(`${spec.name} exited (${signal ?? code}); restarting in 1 s`);
-        setTimeout(() => {
-          if (!stopping) start(spec);
-        }, 1000);
+        const again = async (): Promise<void> => {
+          if (stopping) return;
+          // A local agent whose key was deleted or rejected was cut off: as Salt's minion, it
+          // asks again and waits (Unaccepted) until its key is accepted; then it gets new credentials.
+          const reissue = localAgents.get(spec.name);
+          if (reissue && !(await reissue())) {
+            setTimeout(() => void again(), 2000);
+            return;
+          }
+          start(spec);
+        };
+        setTimeout(() => void again(), 1000);
       });
       return svc;
     };
     await Promise.all(specs.map((s) => waitReady(start(s))));
 
     const summary =
-      `jobledger is up under ${home.root}\n` +
+      `jobledger ${role === 'master' ? 'master is' : 'is'} up under ${home.root}\n` +
       `  nats:       ${natsUrl}\n` +
+      `  keys:       https://${listen.iface}:${retPort} (master_finger: '${masterPki.fingerprint}')\n` +
       `  postgresql: ${redact(databaseUrl)}\n` +
-      `  agents:     ${agentIds.join(', ')}\n`;
+      (role === 'up' ? `  agents:     ${agentIds.join(', ')}\n` : '');
     fs.writeFileSync(path.join(home.runDir, 'up.ready'), summary);
     log('ready');
     const signal = await stopSignal;

@@ -28,6 +28,8 @@ export interface StartNatsServerOptions {
   detached?: boolean;
   /** Where the rendered config is written; default `<storeDir>/nats-server.conf`. */
   configFile?: string;
+  /** Configuration inserted as it is (operator mode and TLS: runtime's `natsSecurityBlock`); none = an open server. */
+  security?: string;
 }
 
 export interface NatsServerHandle {
@@ -81,7 +83,7 @@ export function natsServerBinary(): string {
 
 /** Drops full-line comments (the template documents its placeholders in comments), then
  *  substitutes {{name}} placeholders; strings are inserted as quoted NATS strings. */
-function renderConfig(template: string, values: Record<string, string | number>): string {
+function renderConfig(template: string, values: Record<string, string | number | { raw: string }>): string {
   return template
     .split('\n')
     .filter((line) => !/^\s*(#|\/\/)/.test(line))
@@ -89,6 +91,7 @@ function renderConfig(template: string, values: Record<string, string | number>)
     .replace(/\{\{\s*([a-z_]+)\s*\}\}/g, (whole, name: string) => {
       const value = values[name];
       if (value === undefined) throw new Error(`infra/nats-server.conf: unknown placeholder ${whole}`);
+      if (typeof value === 'object') return value.raw;
       return typeof value === 'number' ? String(value) : JSON.stringify(value);
     });
 }
@@ -142,6 +145,7 @@ export async function startNatsServer(opts: StartNatsServerOptions): Promise<Nat
     port: opts.port ?? -1,
     ports_file_dir: storeDir,
     store_dir: storeDir,
+    security: { raw: opts.security ?? '' },
   });
   await writeFile(configFile, config);
 
@@ -218,7 +222,7 @@ export async function startNatsServer(opts: StartNatsServerOptions): Promise<Nat
 
   const urlHost = connectHost(host);
   return {
-    url: `nats://${urlHost.includes(':') ? `[${urlHost}]` : urlHost}:${port}`,
+    url: `${opts.security ? 'tls' : 'nats'}://${urlHost.includes(':') ? `[${urlHost}]` : urlHost}:${port}`,
     port,
     pid,
     stop,

@@ -1,0 +1,42 @@
+import fs from 'node:fs';
+import { connect, credsAuthenticator, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
+import { decode as decodeJwt } from '@nats-io/jwt';
+import { inboxPrefix } from '@jobledger/core';
+
+/** How a process proves who it is to nats-server and checks the server: a `.creds` file and the master's CA. */
+export interface NatsAuth {
+  credsFile?: string;
+  caFile?: string;
+}
+
+/** `JOBLEDGER_NATS_CREDS` / `JOBLEDGER_NATS_CA`. */
+export function natsAuthFromEnv(env: NodeJS.ProcessEnv): NatsAuth {
+  return { credsFile: env.JOBLEDGER_NATS_CREDS || undefined, caFile: env.JOBLEDGER_NATS_CA || undefined };
+}
+
+/** The user public key a `.creds` file's JWT is issued to. */
+export function credsUserKey(creds: string): string {
+  const jwt = /-----BEGIN NATS USER JWT-----\s*([^\s-][^\s]*)\s*-+END NATS USER JWT/.exec(creds)?.[1];
+  if (!jwt) throw new Error('not a NATS .creds file (no user JWT)');
+  return decodeJwt(jwt).sub;
+}
+
+/** Connection options for the credentials: the authenticator, the CA, and the user's own inbox prefix (its permissions allow only that). */
+export function natsAuthOptions(auth: NatsAuth | undefined): Partial<ConnectionOptions> {
+  const out: Partial<ConnectionOptions> = {};
+  if (auth?.credsFile) {
+    const creds = fs.readFileSync(auth.credsFile, 'utf8');
+    out.authenticator = credsAuthenticator(new TextEncoder().encode(creds));
+    out.inboxPrefix = inboxPrefix(credsUserKey(creds));
+  }
+  if (auth?.caFile) out.tls = { caFile: auth.caFile };
+  return out;
+}
+
+/** Connects with the given credentials (none: an open server, as in the tests). */
+export async function connectNats(
+  opts: Partial<ConnectionOptions> & { servers: string | string[]; auth?: NatsAuth },
+): Promise<NatsConnection> {
+  const { auth, ...rest } = opts;
+  return connect({ ...rest, ...natsAuthOptions(auth) });
+}

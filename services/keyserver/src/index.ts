@@ -1,0 +1,2 @@
+export { Keyserver, authRequestBody, type AuthAnswer } from './keyserver.js';
+export { loadConfig, type KeyserverConfig } from './config.js';

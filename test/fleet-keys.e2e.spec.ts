@@ -1,0 +1,189 @@
+// A fleet on several hosts, each host its own $JOBLEDGER_HOME: `master` in one, `agent`s in
+// others, admitted by Salt's key workflow, with every refusal made by nats-server itself.
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { encodeAgentId, inboxPrefix } from '@jobledger/core';
+import { connectNats, credsUserKey } from '@jobledger/runtime';
+import { CliHome } from './support/cli.js';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(addr.port));
+    });
+  });
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const keys = (k: { accepted?: string[]; pending?: string[] }) =>
+  `Accepted Keys:\n${(k.accepted ?? []).map((i) => i + '\n').join('')}Denied Keys:\nUnaccepted Keys:\n${(k.pending ?? []).map((i) => i + '\n').join('')}Rejected Keys:\n`;
+
+const master = new CliHome('jobledger-master-');
+const hostA = new CliHome('jobledger-host-a-');
+const hostB = new CliHome('jobledger-host-b-');
+let natsUrl = '';
+let retPort = 0;
+let caFile = '';
+
+/** A client holding the agent's own credentials, as an attacker who stole them (or the agent itself) would. */
+async function asAgent(home: CliHome): Promise<NatsConnection> {
+  const creds = fs.readFileSync(path.join(home.root, 'pki', 'agent.creds'), 'utf8');
+  return connect({
+    servers: natsUrl,
+    authenticator: credsAuthenticator(new TextEncoder().encode(creds)),
+    inboxPrefix: inboxPrefix(credsUserKey(creds)),
+    tls: { caFile },
+    maxReconnectAttempts: 0,
+    timeout: 3000,
+  });
+}
+
+async function streamLastSeq(): Promise<number> {
+  const nc = await connectNats({
+    servers: natsUrl,
+    auth: { credsFile: path.join(master.root, 'pki', 'cli.creds'), caFile },
+  });
+  try {
+    return (await (await jetstreamManager(nc)).streams.info('LEDGER')).state.last_seq;
+  } finally {
+    await nc.close();
+  }
+}
+
+beforeAll(async () => {
+  const publish = await freePort();
+  retPort = await freePort();
+  fs.writeFileSync(path.join(master.root, 'master.yaml'), `publish_port: ${publish}\nret_port: ${retPort}\n`);
+  const up = await master.run(['master', '--detach'], { timeoutMs: 180_000 });
+  expect(up.stderr).toBe('');
+  expect(up.code).toBe(0);
+  const url = await master.run(['master', 'url']);
+  expect(url.code).toBe(0);
+  const lines = url.stdout.trim().split('\n');
+  natsUrl = lines[0]!;
+  expect(natsUrl).toBe(`tls://127.0.0.1:${publish}`);
+  expect(lines[1]).toMatch(/^master_finger: '([0-9a-f]{2}:){31}[0-9a-f]{2}'$/);
+  expect(lines[2]).toBe(`master_port: ${retPort}`);
+  caFile = path.join(master.root, 'pki', 'ca.pem');
+  expect(fs.statSync(path.join(master.root, 'pki', 'account.nk')).mode & 0o777).toBe(0o600);
+  const url2 = await master.run(['db', 'url']);
+  master.databaseUrl = url2.stdout.trim();
+  for (const [home, id] of [
+    [hostA, 'web-1'],
+    [hostB, 'web-2'],
+  ] as const) {
+    const r = await home.run(['agent', '--master', natsUrl, '--master-port', String(retPort), '--id', id, '--detach']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('key pending');
+    expect(fs.statSync(path.join(home.root, 'pki', 'agent.nk')).mode & 0o777).toBe(0o600);
+  }
+}, 240_000);
+
+afterAll(async () => {
+  for (const h of [hostA, hostB]) await h.run(['down']);
+  await master.run(['down']);
+  for (const h of [hostA, hostB, master]) h.remove();
+});
+
+describe('agents on other hosts, admitted by key', () => {
+  it('lists new agents as Unaccepted; an accepted one answers, the other is reported as Salt reports an unaccepted minion', async () => {
+    expect((await master.run(['key', 'list'])).stdout).toBe(keys({ pending: ['web-1', 'web-2'] }));
+    const json = JSON.parse((await master.run(['key', 'list', '--out', 'json'])).stdout) as Record<string, string[]>;
+    expect(json).toEqual({ minions: [], minions_pre: ['web-1', 'web-2'], minions_rejected: [], minions_denied: [] });
+    // Nothing runs before acceptance: no agent is expected.
+    const none = await master.run(['run', '*', 'test.ping']);
+    expect(none.stdout).toBe('No minions matched the target. No command was sent, no jid was assigned.\n');
+
+    const accept = await master.run(['key', 'accept', 'web-1', '-y']);
+    expect(accept.stdout).toBe('The following keys are going to be accepted:\nUnaccepted Keys:\nweb-1\nKey for minion web-1 accepted.\n');
+    // Within a few seconds, without a restart.
+    const answered = await until(
+      'web-1 to answer',
+      async () => {
+        const r = await master.run(['run', '*', 'test.ping']);
+        return r.code === 0 ? r : undefined;
+      },
+      20_000,
+    );
+    expect(answered.stdout).toBe('web-1:\n    True\n');
+    expect((await master.run(['key', 'list'])).stdout).toBe(keys({ accepted: ['web-1'], pending: ['web-2'] }));
+    const listed = await master.run(['run', '-L', 'web-1,web-2', 'test.ping', '-t', '1', '--gather-job-timeout', '1']);
+    expect(listed.stdout).toContain('web-1:\n    True\n');
+    expect(listed.stdout).toContain('web-2:\n    Minion did not return. [No response]\n');
+    const log = fs.readFileSync(path.join(hostB.root, 'logs', 'minion.log'), 'utf8');
+    expect(log).toContain(
+      '[ERROR   ] The Salt Master has cached the public key for this node, this salt minion will wait for 10 seconds before attempting to re-authenticate',
+    );
+    expect(log).toContain('[INFO    ] Waiting 10 seconds before retry.');
+    const finger = await master.run(['key', 'finger', 'web-1']);
+    expect(finger.stdout).toMatch(/^Accepted Keys:\nweb-1: {2}([0-9a-f]{2}:){31}[0-9a-f]{2}\n$/);
+  }, 90_000);
+
+  it("refuses, at the server, everything an agent's credentials are not for, and changes nothing", async () => {
+    const before = await streamLastSeq();
+    const rowsBefore = await master.query<{ n: string }>('select count(*) as n from salt_returns');
+    await expect(connect({ servers: natsUrl, tls: { caFile }, maxReconnectAttempts: 0, timeout: 3000 })).rejects.toThrow(
+      /Authorization Violation/,
+    );
+
+    const nc = await asAgent(hostA);
+    try {
+      const js = jetstream(nc, { timeout: 3000 });
+      const jsm = await jetstreamManager(nc, { timeout: 3000 });
+      const jid = '20261205120000000000';
+      await expect(js.publish(`ledger.job.${jid}.new`, '{}', { msgID: `${jid}:new` })).rejects.toThrow(/Permissions Violation/);
+      await expect(js.publish(`ledger.job.${jid}.ret.${encodeAgentId('web-2')}`, '{}', { msgID: `${jid}:ret:web-2` })).rejects.toThrow(
+        /Permissions Violation/,
+      );
+      await expect(jsm.streams.delete('LEDGER')).rejects.toThrow(/Permissions Violation/);
+      await expect(jsm.streams.purge('LEDGER')).rejects.toThrow(/Permissions Violation/);
+      await expect(jsm.streams.update('LEDGER', { max_age: 1_000_000_000 })).rejects.toThrow(/Permissions Violation/);
+      await expect(jsm.streams.update('LEDGER', { sealed: true } as never)).rejects.toThrow(/Permissions Violation/);
+      await expect(jsm.consumers.delete('LEDGER', 'projector')).rejects.toThrow(/Permissions Violation/);
+      await expect(jsm.streams.getMessage('LEDGER', { seq: 1 })).rejects.toThrow(/Permissions Violation/);
+      for (const subject of ['ledger.>', 'jobledger.api.>', '_INBOX.>']) {
+        const sub = nc.subscribe(subject);
+        // A subscription the server refuses ends with the server's error.
+        expect(String(await sub.closed)).toMatch(/Permissions Violation for Subscription/);
+      }
+    } finally {
+      await nc.close().catch(() => undefined);
+    }
+    expect(await streamLastSeq()).toBe(before);
+    expect(await master.query<{ n: string }>('select count(*) as n from salt_returns')).toEqual(rowsBefore);
+  }, 60_000);
+
+  it('cuts a deleted agent off at once: its connection is closed, its publishes refused, and no row of it appears', async () => {
+    const nc = await asAgent(hostA);
+    const closed = nc.closed();
+    const del = await master.run(['key', 'delete', 'web-1', '-y']);
+    expect(del.stdout).toBe('The following keys are going to be deleted:\nAccepted Keys:\nweb-1\nKey for minion web-1 deleted.\n');
+    expect(String(await closed)).toMatch(/Authorization Violation|Revoked/i);
+    const rows = await master.query<{ n: string }>("select count(*) as n from salt_returns where id = 'web-1'");
+    await expect(asAgent(hostA)).rejects.toThrow(/Authorization Violation/);
+    const none = await master.run(['run', '*', 'test.ping']);
+    expect(none.stdout).toBe('No minions matched the target. No command was sent, no jid was assigned.\n');
+    expect(await master.query<{ n: string }>("select count(*) as n from salt_returns where id = 'web-1'")).toEqual(rows);
+    // As Salt's minion does, the agent asks again and waits as an unaccepted key.
+    await until('web-1 to ask again', async () =>
+      (await master.run(['key', 'list'])).stdout === keys({ pending: ['web-1', 'web-2'] }) ? true : undefined,
+    );
+  }, 90_000);
+});
