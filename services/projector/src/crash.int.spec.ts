@@ -159,7 +159,9 @@ describe('projector process', () => {
     await waitFor(
       'no ack pending',
       async () => (await w.ledger.jsm.consumers.info(w.ledger.stream, 'projector')).num_ack_pending === 0,
-      45_000,
+      // ack_wait (30 s) after the kill, then every redelivery of the batch in flight is skipped:
+      // on a loaded 2-core machine that can take well over 15 s more
+      90_000,
     );
 
     // Messages the killed process had not been handed yet go to the new one at once, before the
