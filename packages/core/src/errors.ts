@@ -1,5 +1,7 @@
 /** Error codes shared by the services, each with whether a retry can help. */
 export const ErrorCodes = {
+  Authorization: 'AUTHORIZATION',
+  Authentication: 'AUTHENTICATION',
   Validation: 'VALIDATION',
   NoMinions: 'NO_MINIONS',
   Unavailable: 'UNAVAILABLE',

@@ -12,6 +12,7 @@ export const EVENT_SUBJECT_KIND = {
   'runner.published': 'run.new',
   'runner.returned': 'run.ret',
   'returner.failed': 'job.returner',
+  'publish.denied': 'publish.denied',
 } as const satisfies Record<LedgerEvent['type'], ParsedSubject['kind']>;
 
 /**

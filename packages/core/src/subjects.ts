@@ -16,6 +16,8 @@ export const subjects = {
   agentStart: (agentId: string) => `ledger.agent.${encodeAgentId(agentId)}.start`,
   runNew: (jid: string) => `ledger.run.${jid}.new`,
   runRet: (jid: string) => `ledger.run.${jid}.ret`,
+  /** A publish refused by the ACL (one subject: no jid was assigned). */
+  publishDenied: 'ledger.publish.denied',
 } as const;
 
 /** Request/reply subjects of the dispatcher's API (outside the stream's `ledger.>`). */
@@ -31,7 +33,8 @@ export type ParsedSubject =
   | { kind: 'job.returner'; jid: string; agentId: string }
   | { kind: 'agent.start'; agentId: string }
   | { kind: 'run.new'; jid: string }
-  | { kind: 'run.ret'; jid: string };
+  | { kind: 'run.ret'; jid: string }
+  | { kind: 'publish.denied' };
 
 /** Parses a ledger subject; `undefined` for anything that is not one of ours. */
 export function parseSubject(subject: string): ParsedSubject | undefined {
@@ -45,6 +48,7 @@ export function parseSubject(subject: string): ParsedSubject | undefined {
     if (t[1] === 'agent' && t.length === 4 && t[3] === 'start') return { kind: 'agent.start', agentId: decodeAgentId(t[2]!) };
     if (t[1] === 'run' && t.length === 4 && t[3] === 'new') return { kind: 'run.new', jid: t[2]! };
     if (t[1] === 'run' && t.length === 4 && t[3] === 'ret') return { kind: 'run.ret', jid: t[2]! };
+    if (t[1] === 'publish' && t.length === 3 && t[2] === 'denied') return { kind: 'publish.denied' };
   } catch {
     return undefined;
   }
@@ -60,4 +64,5 @@ export const msgIds = {
   agentStart: (agentId: string, bootId: string) => `start:${agentId}:${bootId}`,
   runNew: (jid: string) => `${jid}:run:new`,
   runRet: (jid: string) => `${jid}:run:ret`,
+  publishDenied: (attempt: string) => `denied:${attempt}`,
 } as const;

@@ -5,6 +5,7 @@ import { anchoredMicrosClock } from '@jobledger/runtime';
 import type { DispatcherConfig } from './config.js';
 import { JobPublisher } from './job-publisher.js';
 import { MasterConfigFile } from './master-config.js';
+import { PublishAcl } from './publish-acl.js';
 import { AgentDirectory } from './presence.js';
 import { startRunnerService } from './runner/service.js';
 import { parsePublishRequest, type PublishFailure, type PublishReply } from './publish-request.js';
@@ -60,14 +61,20 @@ export async function startDispatcher(config: DispatcherConfig, logger: Logger, 
     // Nodegroups: re-read whenever the file changes.
     const masterConfig = new MasterConfigFile(config.masterConfigFile, logger.child({ component: 'master-config' }));
     masterConfig.current();
+    const acl = new PublishAcl({ ledger, agents, clock, logger });
 
     const inFlight = new Set<Promise<void>>();
     const handle = async (msg: Msg): Promise<void> => {
       const started = process.hrtime.bigint();
       let reply: PublishReply;
       try {
-        const job = parsePublishRequest(msg.data, { nodegroups: masterConfig.current().nodegroups, masterConfigFile: masterConfig.file });
-        reply = await publisher.publish(job);
+        const config = masterConfig.current();
+        const job = parsePublishRequest(msg.data, { nodegroups: config.nodegroups, masterConfigFile: masterConfig.file });
+        // Salt's order: blacklist, expected minions, ACL, then "no minions".
+        await acl.checkBlacklist(job, config);
+        const expected = await publisher.expectedMinions(job);
+        await acl.authorize(job, expected.minions, config);
+        reply = await publisher.publish(job, expected);
         logger.info(
           {
             jid: reply.jid,

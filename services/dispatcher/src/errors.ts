@@ -23,3 +23,11 @@ export class LedgerUnavailableError extends LedgerError {
     super(ErrorCodes.Unavailable, message, { ...options, retryable: true });
   }
 }
+
+/** The publish was refused by `publisher_acl` / `publisher_acl_blacklist`; the message is Salt's. Not retryable. */
+export class PublishDeniedError extends LedgerError {
+  override name = 'PublishDeniedError';
+  constructor(kind: 'AuthorizationError' | 'AuthenticationError', message: string) {
+    super(kind === 'AuthorizationError' ? ErrorCodes.Authorization : ErrorCodes.Authentication, message, { retryable: false });
+  }
+}

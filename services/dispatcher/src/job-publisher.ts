@@ -68,8 +68,9 @@ export class JobPublisher {
     return resolveTarget(await this.agents.readAgents(), job.tgt, job.tgt_type, opts);
   }
 
-  async publish(job: PublishJob): Promise<PublishSuccess> {
-    const { minions, missing } = await this.expectedMinions(job);
+  /** Appends the job; `expected` when the caller has resolved the target already. */
+  async publish(job: PublishJob, expected?: { minions: string[]; missing: string[] }): Promise<PublishSuccess> {
+    const { minions, missing } = expected ?? (await this.expectedMinions(job));
     // Salt's master answers "no minions" and publishes nothing; the CLI prints this text.
     if (minions.length === 0) throw new NoMinionsError(SaltTexts.noMinionsMatched);
 

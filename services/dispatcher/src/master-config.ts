@@ -1,12 +1,19 @@
 import { readFileSync, statSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import type { Nodegroups } from '@jobledger/core';
+import { AclConfigError, EMPTY_PUBLISHER_ACL, parsePublisherAcl, type Nodegroups, type PublisherAcl } from '@jobledger/core';
 import type { Logger } from '@jobledger/runtime';
 
 /** What the dispatcher takes from the master configuration file (Salt's `/etc/salt/master`). */
 export interface MasterConfig {
   /** `nodegroups:` — group name → compound string or list of words. */
   nodegroups: Nodegroups;
+  /** `publisher_acl`, `publisher_acl_blacklist`, `sudo_acl`. */
+  acl: PublisherAcl;
+  /**
+   * The file could not be used: the ACL is closed (only root and the master's user may publish)
+   * until it is fixed, so a typo never opens what the file meant to restrict.
+   */
+  unusable?: string;
 }
 
 export class MasterConfigError extends Error {
@@ -22,10 +29,20 @@ export function parseMasterConfig(text: string, file: string): MasterConfig {
   } catch (cause) {
     throw new MasterConfigError(`${file} is not valid YAML: ${(cause as Error).message}`, { cause });
   }
-  if (doc === null || doc === undefined) return { nodegroups: {} };
+  if (doc === null || doc === undefined) return { nodegroups: {}, acl: EMPTY_PUBLISHER_ACL };
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new MasterConfigError(`${file} must hold a mapping`);
-  const groups = (doc as Record<string, unknown>).nodegroups;
-  if (groups === undefined || groups === null) return { nodegroups: {} };
+  let acl: PublisherAcl;
+  try {
+    acl = parsePublisherAcl(doc as Record<string, unknown>);
+  } catch (cause) {
+    if (cause instanceof AclConfigError) throw new MasterConfigError(`${file}: ${cause.message}`, { cause });
+    throw cause;
+  }
+  return { nodegroups: parseNodegroups((doc as Record<string, unknown>).nodegroups, file), acl };
+}
+
+function parseNodegroups(groups: unknown, file: string): Nodegroups {
+  if (groups === undefined || groups === null) return {};
   if (typeof groups !== 'object') throw new MasterConfigError(`nodegroups in ${file} must be a mapping`);
   // Salt also accepts a list of one-key mappings (`- group1: …`).
   if (Array.isArray(groups)) {
@@ -36,9 +53,9 @@ export function parseMasterConfig(text: string, file: string): MasterConfig {
       }
       Object.assign(merged, item);
     }
-    return { nodegroups: merged };
+    return merged;
   }
-  return { nodegroups: groups as Record<string, unknown> };
+  return groups as Record<string, unknown>;
 }
 
 /**
@@ -47,7 +64,7 @@ export function parseMasterConfig(text: string, file: string): MasterConfig {
  * file is an empty configuration; a file that does not parse keeps the last good one (and logs).
  */
 export class MasterConfigFile {
-  private cached: MasterConfig = { nodegroups: {} };
+  private cached: MasterConfig = { nodegroups: {}, acl: EMPTY_PUBLISHER_ACL };
   private stamp = '';
 
   constructor(
@@ -65,13 +82,17 @@ export class MasterConfigFile {
     }
     if (stamp === this.stamp) return this.cached;
     if (stamp === 'missing') {
-      this.cached = { nodegroups: {} };
+      this.cached = { nodegroups: {}, acl: EMPTY_PUBLISHER_ACL };
     } else {
       try {
         this.cached = parseMasterConfig(readFileSync(this.file, 'utf8'), this.file);
         this.log?.info({ file: this.file, nodegroups: Object.keys(this.cached.nodegroups).length }, 'master configuration read');
       } catch (err) {
-        this.log?.error({ err, file: this.file }, 'master configuration not usable; keeping the previous one');
+        this.log?.error(
+          { err, file: this.file },
+          'master configuration not usable; keeping the previous nodegroups, publishing only as root',
+        );
+        this.cached = { ...this.cached, unusable: (err as Error).message };
       }
     }
     this.stamp = stamp;

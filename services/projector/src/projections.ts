@@ -107,7 +107,7 @@ export function decodeMessage(m: RawMessage): DecodedMessage {
 
 /** The jid an event is about, if any (for log context). */
 export function eventJid(event: LedgerEvent): string | undefined {
-  return event.type === 'agent.started' ? undefined : event.data.jid;
+  return event.type === 'agent.started' || event.type === 'publish.denied' ? undefined : event.data.jid;
 }
 
 /**
@@ -508,6 +508,9 @@ export function planBatch(messages: readonly (RawMessage | DecodedMessage)[], op
       }
       case 'returner.failed':
         // A `--return` returner failed on an agent: only in salt_events (Salt only logs it).
+        break;
+      case 'publish.denied':
+        // A publish refused by the ACL: only in salt_events (Salt only logs it).
         break;
       default:
         assertNever(event);

@@ -175,6 +175,8 @@ export function addressOf(ev: LedgerEvent): { subject: string; msgID: string } {
         subject: subjects.jobReturner(ev.data.jid, ev.data.id),
         msgID: msgIds.returnerFailed(ev.data.jid, ev.data.id, ev.data.returner),
       };
+    case 'publish.denied':
+      return { subject: subjects.publishDenied, msgID: msgIds.publishDenied(`${ev.data._stamp}:${++boots}`) };
   }
 }
 

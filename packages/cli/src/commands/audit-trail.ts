@@ -212,6 +212,8 @@ export function summary(e: TrailEntry): string {
       return `${ev.data.fun}${args(ev.data.fun_args)}`;
     case 'runner.returned':
       return `${ev.data.fun} ${ev.data.success ? 'ok' : 'FAILED'}${retcode}`;
+    case 'publish.denied':
+      return `DENIED ${ev.data.fun} on ${ev.data.tgt_type} ${compact(ev.data.tgt, 40)}: ${ev.data.error}`;
     default: {
       const returner = str(d.returner);
       const error = str(d.error);

@@ -262,8 +262,13 @@ async function run(
         io.stderr(SaltTexts.noReturnReceived + '\n');
         return 2;
       }
-      if (reply.error.code === ErrorCodes.Validation || reply.error.code === ErrorCodes.Config) {
-        // Salt prints a SaltInvocationError's text through the outputter, and exits 1.
+      if (
+        reply.error.code === ErrorCodes.Validation ||
+        reply.error.code === ErrorCodes.Config ||
+        reply.error.code === ErrorCodes.Authorization ||
+        reply.error.code === ErrorCodes.Authentication
+      ) {
+        // Salt prints a SaltInvocationError's (or an AuthorizationError's) text through the outputter, and exits 1.
         display(reply.error.message, 1);
         return 1;
       }

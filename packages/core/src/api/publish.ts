@@ -48,7 +48,14 @@ export type PublishSuccess = z.infer<typeof publishSuccess>;
 
 export const publishFailure = z.strictObject({
   error: z.strictObject({
-    code: z.enum([ErrorCodes.Validation, ErrorCodes.NoMinions, ErrorCodes.Unavailable, ErrorCodes.Config]),
+    code: z.enum([
+      ErrorCodes.Validation,
+      ErrorCodes.NoMinions,
+      ErrorCodes.Unavailable,
+      ErrorCodes.Config,
+      ErrorCodes.Authorization,
+      ErrorCodes.Authentication,
+    ]),
     message: z.string(),
   }),
 });

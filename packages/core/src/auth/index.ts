@@ -1,2 +1,3 @@
 export * from './permissions.js';
 export * from './key-texts.js';
+export * from './publisher-acl.js';

@@ -1,6 +1,6 @@
 import { encodeAgentId } from '../subject-codec.js';
 import { AGENTS_BUCKET, RETURNS_BUCKET } from '../stream.js';
-import { apiSubjects } from '../subjects.js';
+import { apiSubjects, subjects } from '../subjects.js';
 
 /**
  * What each role may publish and subscribe to, as data: the server enforces it (these lists go
@@ -119,7 +119,7 @@ export function rolePermissions(role: Exclude<Role, 'agent'>, stream: string, us
         ...masterSide(
           stream,
           userPublicKey,
-          ['ledger.job.*.new', 'ledger.run.*.new', 'ledger.run.*.ret'],
+          ['ledger.job.*.new', 'ledger.run.*.new', 'ledger.run.*.ret', subjects.publishDenied],
           [apiSubjects.publish, apiSubjects.runner],
         ),
         allowResponses: true,

@@ -3,6 +3,7 @@ import { agentStarted } from './agent-started.js';
 import { jobPublished } from './job-published.js';
 import { jobReturned } from './job-returned.js';
 import { procEnded, procSignalled, procStarted } from './proc.js';
+import { publishDenied } from './publish-denied.js';
 import { returnerFailed } from './returner.js';
 import { runnerPublished, runnerReturned } from './runner.js';
 import { EventVersionError, upcastEnvelope, withCurrentVersion } from './upcast.js';
@@ -12,6 +13,7 @@ export * from './agent-started.js';
 export * from './job-published.js';
 export * from './job-returned.js';
 export * from './proc.js';
+export * from './publish-denied.js';
 export * from './returner.js';
 export * from './runner.js';
 export * from './upcast.js';
@@ -27,6 +29,7 @@ export const ledgerEvent = z.discriminatedUnion('type', [
   runnerPublished,
   runnerReturned,
   returnerFailed,
+  publishDenied,
 ]);
 export type LedgerEvent = z.infer<typeof ledgerEvent>;
 export type LedgerEventType = LedgerEvent['type'];

@@ -40,6 +40,7 @@ export const CURRENT_EVENT_VERSIONS: Readonly<Record<string, number>> = {
   'agent.started': 1,
   'runner.published': 1,
   'runner.returned': 1,
+  'publish.denied': 1,
 };
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
