@@ -22,6 +22,14 @@ export function invokingUser(env: NodeJS.ProcessEnv = process.env): string {
   }
 }
 
+/** A request larger than the server's `max_payload`: it would never reach the master. */
+export class RequestTooLargeError extends Error {
+  override readonly name = 'RequestTooLargeError';
+  readonly retryable = false;
+}
+
+const encoder = new TextEncoder();
+
 export class LedgerClient {
   private constructor(
     readonly nc: NatsConnection,
@@ -40,9 +48,16 @@ export class LedgerClient {
   }
 
   async publish(req: PublishRequestInput, timeoutMs = 20_000): Promise<PublishReply> {
+    const payload = encoder.encode(JSON.stringify(req));
+    const max = this.nc.info?.max_payload;
+    if (max !== undefined && payload.length > max) {
+      throw new RequestTooLargeError(
+        `the job is ${payload.length} bytes; the master accepts at most ${max} bytes (nats-server max_payload)`,
+      );
+    }
     let body: unknown;
     try {
-      body = (await this.nc.request(apiSubjects.publish, JSON.stringify(req), { timeout: timeoutMs })).json();
+      body = (await this.nc.request(apiSubjects.publish, payload, { timeout: timeoutMs })).json();
     } catch (cause) {
       throw new MasterUnreachableError(MASTER_UNREACHABLE, { cause });
     }

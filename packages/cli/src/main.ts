@@ -37,7 +37,12 @@ function integer(value: string): number {
 
 const program = new Command('jobledger')
   .description("Salt's job system as an event-sourced ledger on NATS JetStream and PostgreSQL")
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // commander quotes a rejected argument whole: never echo more than the start of a long one
+  .configureOutput({
+    outputError: (text, write) =>
+      write(text.replace(/'([^'\n]{200,})'/g, (_m, arg: string) => `'${arg.slice(0, 80)}… (${arg.length} characters)'`)),
+  });
 
 program
   .command('up')

@@ -18,3 +18,4 @@ export * from './event-subject.js';
 export * from './returners/contract.js';
 export * from './returners/options.js';
 export * from './auth/index.js';
+export * from './limits.js';

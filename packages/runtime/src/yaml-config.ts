@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { Limits, nestsDeeperThan, yamlErrorText } from '@jobledger/core';
 import { ConfigError, jobledgerHome, masterId } from './config.js';
 
 /**
@@ -20,10 +21,11 @@ export function configFilePath(role: 'master' | 'minion', home: string, env: Nod
 export function parseConfigMapping(text: string, file: string): ConfigMapping {
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = parseYaml(text, { maxAliasCount: Limits.yamlAliases });
   } catch (cause) {
-    throw new ConfigError(`${file} is not valid YAML: ${(cause as Error).message}`, { cause });
+    throw new ConfigError(`${file} is not valid YAML: ${yamlErrorText(cause)}`, { cause });
   }
+  if (nestsDeeperThan(doc, Limits.depth)) throw new ConfigError(`${file} is nested more than ${Limits.depth} levels deep`);
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`${file} must hold a mapping`);
   return doc as ConfigMapping;

@@ -1,5 +1,5 @@
 import type { Msg, Subscription } from '@nats-io/transport-node';
-import { apiSubjects, ErrorCodes, JidGenerator, LedgerError, type MicrosClock } from '@jobledger/core';
+import { apiSubjects, ErrorCodes, excerpt, JidGenerator, LedgerError, type MicrosClock } from '@jobledger/core';
 import { openAgentsBucket, openLedger, type Logger } from '@jobledger/runtime';
 import { anchoredMicrosClock } from '@jobledger/runtime';
 import type { DispatcherConfig } from './config.js';
@@ -30,8 +30,9 @@ const encoder = new TextEncoder();
 
 /** The reply for an error: LedgerErrors keep their code; anything else is reported as unavailable. */
 export function errorReply(err: unknown): PublishFailure {
-  if (err instanceof LedgerError) return { error: { code: err.code, message: err.message } };
-  return { error: { code: ErrorCodes.Unavailable, message: `dispatcher error: ${(err as Error)?.message ?? String(err)}` } };
+  // Never more than an excerpt of a message: it may quote the request.
+  if (err instanceof LedgerError) return { error: { code: err.code, message: excerpt(err.message, 1000) } };
+  return { error: { code: ErrorCodes.Unavailable, message: `dispatcher error: ${excerpt((err as Error)?.message ?? String(err), 300)}` } };
 }
 
 /** Serves `jobledger.api.publish` in queue group `dispatcher` until stopped. */

@@ -1,6 +1,15 @@
 import { readFileSync, statSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { AclConfigError, EMPTY_PUBLISHER_ACL, parsePublisherAcl, type Nodegroups, type PublisherAcl } from '@jobledger/core';
+import {
+  AclConfigError,
+  Limits,
+  nestsDeeperThan,
+  yamlErrorText,
+  EMPTY_PUBLISHER_ACL,
+  parsePublisherAcl,
+  type Nodegroups,
+  type PublisherAcl,
+} from '@jobledger/core';
 import type { Logger } from '@jobledger/runtime';
 
 /** What the dispatcher takes from the master configuration file (Salt's `/etc/salt/master`). */
@@ -25,10 +34,11 @@ export class MasterConfigError extends Error {
 export function parseMasterConfig(text: string, file: string): MasterConfig {
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = parseYaml(text, { maxAliasCount: Limits.yamlAliases });
   } catch (cause) {
-    throw new MasterConfigError(`${file} is not valid YAML: ${(cause as Error).message}`, { cause });
+    throw new MasterConfigError(`${file} is not valid YAML: ${yamlErrorText(cause)}`, { cause });
   }
+  if (nestsDeeperThan(doc, Limits.depth)) throw new MasterConfigError(`${file} is nested more than ${Limits.depth} levels deep`);
   if (doc === null || doc === undefined) return { nodegroups: {}, acl: EMPTY_PUBLISHER_ACL };
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new MasterConfigError(`${file} must hold a mapping`);
   let acl: PublisherAcl;

@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import {
   assertTargetSupported,
   DEFAULT_TARGET_DELIM,
@@ -8,6 +7,8 @@ import {
   publishRequest,
   splitListTarget,
   UnsupportedTargetError,
+  excerpt,
+  zodIssuesText,
   type Nodegroups,
   type TgtType,
 } from '@jobledger/core';
@@ -70,6 +71,11 @@ function supported(check: () => unknown): void {
     check();
   } catch (err) {
     if (err instanceof UnsupportedTargetError) throw new PublishValidationError(err.message, { cause: err });
+    // A pattern that does not compile (or is too large for the regex engine): its text without the pattern.
+    if (err instanceof SyntaxError) {
+      const why = /: ([^:]+)$/.exec(err.message)?.[1] ?? 'not a valid expression';
+      throw new PublishValidationError(`invalid target: ${why}`, { cause: err });
+    }
     throw err;
   }
 }
@@ -124,10 +130,10 @@ export function parsePublishRequest(body: Uint8Array | string, ctx: TargetContex
   try {
     json = JSON.parse(typeof body === 'string' ? body : decoder.decode(body));
   } catch (cause) {
-    throw new PublishValidationError(`request is not a JSON document: ${(cause as Error).message}`, { cause });
+    throw new PublishValidationError(`request is not a JSON document: ${excerpt((cause as Error).message, 200)}`, { cause });
   }
   const parsed = publishRequest.safeParse(json);
-  if (!parsed.success) throw new PublishValidationError(z.prettifyError(parsed.error), { cause: parsed.error });
+  if (!parsed.success) throw new PublishValidationError(zodIssuesText(parsed.error), { cause: parsed.error });
   const r = parsed.data;
   const target = expandNodegroups(normaliseTarget(r.tgt, r.tgt_type), r.tgt_type, ctx);
   const delimiter = r.delimiter !== undefined && r.delimiter !== DEFAULT_TARGET_DELIM ? r.delimiter : undefined;

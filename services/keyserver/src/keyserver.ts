@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { invalidAgentId, type KeyState } from '@jobledger/core';
+import { invalidAgentId, zodIssuesText, type KeyState } from '@jobledger/core';
 import { readConfigFile, sleepUnlessAborted, type Logger } from '@jobledger/runtime';
 import { KeyStore, agentGroup, issueAgentJwt, pkiFiles, verifyAuthRequest } from '@jobledger/runtime/pki';
 import type { KeyserverConfig } from './config.js';
@@ -116,7 +116,7 @@ export class Keyserver {
     });
     app.post('/v1/auth', async (req, reply) => {
       const parsed = authRequestBody.safeParse(req.body);
-      if (!parsed.success) return reply.code(400).send({ error: z.prettifyError(parsed.error) });
+      if (!parsed.success) return reply.code(400).send({ error: zodIssuesText(parsed.error) });
       const bad = verifyAuthRequest(parsed.data);
       if (bad) {
         this.log.warn({ reason: bad }, 'refused an authentication request');

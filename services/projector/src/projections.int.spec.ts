@@ -546,6 +546,25 @@ describe('poison messages', () => {
     expect(await ackPending()).toBe(0);
   });
 
+  it('a job.published whose metadata nests 10,000 deep is a dead letter, not a rollback loop', async () => {
+    const jid = newJid();
+    const deep = '{"a":'.repeat(10_000) + '1' + '}'.repeat(10_000);
+    const body = JSON.stringify({
+      ...published(jid, { minions: ['a'] }),
+      data: { ...published(jid).data, minions: ['a'], metadata: '@DEEP@' },
+    }).replace('"@DEEP@"', deep);
+    const s1 = await appendRaw(w.ledger, `ledger.job.${jid}.new`, body);
+    const jid2 = newJid();
+    const good = await append(w.ledger, published(jid2, { minions: ['a'] }), returned(jid2, 'a', 'fine'));
+    await project();
+    const dead = await rows<{ seq: string; error: string }>(w.db, 'SELECT seq, error FROM dead_letters ORDER BY seq');
+    expect(dead.map((d) => Number(d.seq))).toEqual([s1]);
+    expect(dead[0]!.error).toBe('invalid event: nested more than 512 levels deep');
+    expect(await rows(w.db, 'SELECT id FROM salt_events ORDER BY id')).toEqual(good.map((s) => ({ id: String(s) })));
+    expect(await rows(w.db, 'SELECT jid FROM jobs')).toEqual([{ jid: jid2 }]);
+    expect(await ackPending()).toBe(0);
+  });
+
   it('a valid event the database refuses (too long for its column, NUL) becomes a dead letter; the rest of its batch is applied', async () => {
     const jid = newJid();
     const seqs = await append(

@@ -1,8 +1,16 @@
 import fs from 'node:fs';
 import { InvalidArgumentError } from 'commander';
-import { ErrorCodes, SaltTexts, splitListTarget, type JobReturnedData, type PublishRequestInput, type TgtType } from '@jobledger/core';
+import {
+  ErrorCodes,
+  InputLimitError,
+  SaltTexts,
+  splitListTarget,
+  type JobReturnedData,
+  type PublishRequestInput,
+  type TgtType,
+} from '@jobledger/core';
 import { resolveEndpoints } from '../home.js';
-import { LedgerClient, invokingUser } from '../ledger-client.js';
+import { LedgerClient, RequestTooLargeError, invokingUser } from '../ledger-client.js';
 import { isOutputter, renderReturn } from '../output/index.js';
 import { parseFunctionArgs, yamlifyArg } from '../salt-args.js';
 import { waitForReturns, type WaitSource } from './run-wait.js';
@@ -99,8 +107,18 @@ export const TARGET_OPTIONS: ReadonlyArray<{ key: string; flags: string; type: T
 ];
 
 /** `--metadata`: read as Salt does (`yamlify_arg`); jobledger takes only a mapping. */
+/** yamlifyArg for an option: a limit is the option's own error. */
+function optionYaml(value: string): unknown {
+  try {
+    return yamlifyArg(value);
+  } catch (err) {
+    if (err instanceof InputLimitError) throw new InvalidArgumentError(err.message);
+    throw err;
+  }
+}
+
 export function metadataArg(value: string): Record<string, unknown> {
-  const parsed = yamlifyArg(value);
+  const parsed = optionYaml(value);
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new InvalidArgumentError('not a mapping (give YAML or JSON such as {"ticket": "OPS-1"})');
   }
@@ -109,7 +127,7 @@ export function metadataArg(value: string): Record<string, unknown> {
 
 /** `--return_kwargs`: read as Salt does (`yamlify_arg`); a mapping of returner options. */
 export function returnKwargsArg(value: string): Record<string, unknown> {
-  const parsed = yamlifyArg(value);
+  const parsed = optionYaml(value);
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new InvalidArgumentError('not a mapping of returner options (give YAML or JSON such as {"filename": "/tmp/returns"})');
   }
@@ -211,7 +229,15 @@ async function run(
   published: (jid: string) => void,
 ): Promise<number> {
   const endpoints = resolveEndpoints();
-  const { arg, kwarg } = parseFunctionArgs(words);
+  let parsedArgs: ReturnType<typeof parseFunctionArgs>;
+  try {
+    parsedArgs = parseFunctionArgs(words);
+  } catch (err) {
+    if (!(err instanceof InputLimitError)) throw err;
+    io.stderr(`error: ${err.message}\n`);
+    return 2;
+  }
+  const { arg, kwarg } = parsedArgs;
   const timeout = opts.timeout > 0 ? opts.timeout : DEFAULT_TIMEOUT;
   const gatherJobTimeout =
     opts.gatherJobTimeout !== undefined && opts.gatherJobTimeout > 0 ? opts.gatherJobTimeout : DEFAULT_GATHER_JOB_TIMEOUT;
@@ -255,7 +281,14 @@ async function run(
 
   const client = await LedgerClient.connect(endpoints.natsUrl, endpoints.stream, endpoints.auth);
   try {
-    const reply = await client.publish(request);
+    let reply;
+    try {
+      reply = await client.publish(request);
+    } catch (err) {
+      if (!(err instanceof RequestTooLargeError)) throw err;
+      io.stderr(`ERROR: ${err.message}\n`);
+      return 1;
+    }
     if ('error' in reply) {
       if (reply.error.code === ErrorCodes.NoMinions) {
         io.stdout(SaltTexts.noMinionsMatched + '\n');

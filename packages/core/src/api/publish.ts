@@ -1,21 +1,30 @@
 import { z } from 'zod';
 import { ErrorCodes } from '../errors.js';
 import { jid, tgtType } from '../events/common.js';
+import { Limits, nestsDeeperThan } from '../limits.js';
 
 /**
  * The dispatcher's request/reply contract on `jobledger.api.publish` (JSON bodies).
  * The request is what Salt's `LocalClient.pub` sends to the master, minus `key`/`jid`.
  */
 
-const jsonObject = z.record(z.string(), z.unknown());
+const shallow = (v: unknown) => !nestsDeeperThan(v, Limits.depth);
+const tooDeep = { message: `nested more than ${Limits.depth} levels deep` };
+const jsonObject = z.record(z.string(), z.unknown()).refine(shallow, tooDeep);
+const targetLength = (t: string | string[]) => (typeof t === 'string' ? t.length : t.reduce((n, s) => n + s.length + 1, 0));
 
 export const publishRequest = z.strictObject({
   /** A pattern, or for `list` an array of ids or a comma/whitespace separated string. */
-  tgt: z.union([z.string(), z.array(z.string())]),
+  tgt: z
+    .union([z.string(), z.array(z.string())])
+    .refine((t) => targetLength(t) <= Limits.targetChars, { message: `the target is longer than ${Limits.targetChars} characters` }),
   tgt_type: tgtType.default('glob'),
-  fun: z.string().min(1),
+  fun: z
+    .string()
+    .min(1, 'no function given (name one, such as test.ping)')
+    .max(Limits.funChars, `the function name is longer than ${Limits.funChars} characters`),
   /** Positional arguments. */
-  arg: z.array(z.unknown()).default([]),
+  arg: z.array(z.unknown()).refine(shallow, tooDeep).default([]),
   /** Keyword arguments; merged into `arg` as Salt's `{…, __kwarg__: true}` mapping. */
   kwarg: jsonObject.default({}),
   user: z.string().min(1).default('root'),

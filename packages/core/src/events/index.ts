@@ -7,6 +7,7 @@ import { publishDenied } from './publish-denied.js';
 import { returnerFailed } from './returner.js';
 import { runnerPublished, runnerReturned } from './runner.js';
 import { EventVersionError, upcastEnvelope, withCurrentVersion } from './upcast.js';
+import { Limits, nestsDeeperThan } from '../limits.js';
 
 export * from './common.js';
 export * from './agent-started.js';
@@ -56,6 +57,9 @@ export function decodeEvent(body: Uint8Array): LedgerEvent {
   } catch (cause) {
     throw new EventValidationError(`not a JSON document: ${(cause as Error).message}`, { cause });
   }
+  // Deeper data would overflow the stack where it is serialised again (and PostgreSQL's jsonb).
+  if (nestsDeeperThan(json, Limits.eventDepth))
+    throw new EventValidationError(`invalid event: nested more than ${Limits.eventDepth} levels deep`);
   try {
     json = upcastEnvelope(json);
   } catch (cause) {

@@ -2,6 +2,8 @@ import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { headers, type Msg, type Subscription } from '@nats-io/transport-node';
 import { z } from 'zod';
 import {
+  excerpt,
+  zodIssuesText,
   apiSubjects,
   chunkBody,
   CHUNKS_HEADER,
@@ -182,7 +184,8 @@ export async function startRunnerService(opts: RunnerServiceOptions): Promise<Ru
     try {
       req = runnerRequest.parse(msg.json());
     } catch (err) {
-      const message = err instanceof z.ZodError ? z.prettifyError(err) : `request is not a JSON document: ${(err as Error).message}`;
+      const message =
+        err instanceof z.ZodError ? zodIssuesText(err) : `request is not a JSON document: ${excerpt((err as Error).message, 200)}`;
       respond(msg, failure(ErrorCodes.Validation, message), maxPayload());
       return;
     }
