@@ -18,18 +18,16 @@ export function yamlifyArg(word: string): unknown {
     value = parseYaml(word, { maxAliasCount: Limits.yamlAliases });
   } catch (err) {
     // Salt passes a word that is not YAML on as a string; a word too deep or too aliased to read is an error.
-    const msg = (err as Error).message;
-    if (/Maximum call stack|alias/i.test(msg)) throw new InputLimitError(`argument ${excerpt(word, 40)}: ${yamlErrorText(err)}`);
+    if (/Maximum call stack|alias/i.test((err as Error).message))
+      throw new InputLimitError(`argument ${excerpt(word, 40)}: ${yamlErrorText(err)}`);
     return word;
   }
   if (nestsDeeperThan(value, Limits.depth))
     throw new InputLimitError(`argument ${excerpt(word, 40)} is nested more than ${Limits.depth} levels deep`);
-  {
-    if (value === null) return /^(null|None|~)$/i.test(word) ? null : word;
-    if (typeof value === 'string') return word;
-    if (typeof value === 'number' && !Number.isFinite(value)) return word;
-    return value;
-  }
+  if (value === null) return /^(null|None|~)$/i.test(word) ? null : word;
+  if (typeof value === 'string') return word;
+  if (typeof value === 'number' && !Number.isFinite(value)) return word;
+  return value;
 }
 
 export function parseFunctionArgs(words: readonly string[]): { arg: unknown[]; kwarg: Record<string, unknown> } {
