@@ -15,6 +15,9 @@ import { matchTarget, resolveTarget, UnsupportedTargetError } from './targeting.
 import { tgtType } from './events/common.js';
 
 export const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
+// A fixed seed by default, so a run can be repeated; FUZZ_SEED=<n> another, FUZZ_SEED=random a new one each run.
+const SEED = process.env.FUZZ_SEED === 'random' ? undefined : Number(process.env.FUZZ_SEED ?? 20261206);
+fc.configureGlobal(SEED === undefined ? {} : { seed: SEED });
 
 const encoder = new TextEncoder();
 const jid = '20261205203547123456';

@@ -10,6 +10,9 @@ import { MasterConfigError, parseMasterConfig } from './master-config.js';
 import { parsePublishRequest } from './publish-request.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
+// A fixed seed by default, so a run can be repeated; FUZZ_SEED=<n> another, FUZZ_SEED=random a new one each run.
+const SEED = process.env.FUZZ_SEED === 'random' ? undefined : Number(process.env.FUZZ_SEED ?? 20261206);
+fc.configureGlobal(SEED === undefined ? {} : { seed: SEED });
 
 const deepText = (depth: number): string => '['.repeat(depth) + '1' + ']'.repeat(depth);
 const anyText = fc.oneof(

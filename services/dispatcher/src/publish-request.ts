@@ -114,7 +114,9 @@ export function expandNodegroups(
   if (type === 'nodegroup') {
     const name = typeof tgt === 'string' ? tgt : tgt.join(' ');
     if (!Object.hasOwn(groups, name)) {
-      throw new PublishValidationError(`Node group ${name} unavailable in ${ctx.masterConfigFile ?? 'the master config file'}`);
+      throw new PublishValidationError(
+        `Node group ${excerpt(name, 200)} unavailable in ${ctx.masterConfigFile ?? 'the master config file'}`,
+      );
     }
     return { tgt: nodegroupComp(name, groups), tgt_type: 'compound' };
   }

@@ -125,6 +125,12 @@ describe('nodegroups are expanded as Salt’s client does', () => {
     );
   });
 
+  it('an unknown group with a long name is named by an excerpt, not echoed whole', () => {
+    const message = validationMessage(() => nodegroup('x|({&'.repeat(12_000)));
+    expect(message).toMatch(/^Node group x\|\(\{&.* unavailable in \/home\/x\/\.jobledger\/master\.yaml$/);
+    expect(message.length).toBeLessThan(400);
+  });
+
   it('N@ inside a compound target is expanded in place', () => {
     const job = parsePublishRequest(JSON.stringify({ tgt: 'N@ids and not db2', tgt_type: 'compound', fun: 'test.ping' }), ctx);
     expect(job).toMatchObject({ tgt: 'L@db1,db2 and not db2', tgt_type: 'compound' });
