@@ -3,10 +3,12 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { connect, credsAuthenticator, headers, type NatsConnection } from '@nats-io/transport-node';
+import { createUser, type KeyPair } from '@nats-io/nkeys';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { encodeAgentId, inboxPrefix } from '@jobledger/core';
+import { encodeAgentId, inboxPrefix, SIGNATURE_HEADER, SIGNER_HEADER, signedBytes, subjects } from '@jobledger/core';
 import { connectNats, credsUserKey } from '@jobledger/runtime';
 import { CliHome } from './support/cli.js';
 
@@ -170,6 +172,141 @@ describe('agents on other hosts, admitted by key', () => {
     expect(await master.query<{ n: string }>('select count(*) as n from salt_returns')).toEqual(rowsBefore);
   }, 60_000);
 
+  it('records the accepted key in the ledger, and quarantines what no accepted key signed, even with admin credentials; audit verify names it', async () => {
+    const agentKey = fs.readFileSync(path.join(hostA.root, 'pki', 'agent.pub'), 'utf8').trim();
+    const keyRows = await until('the key event of web-1 to be projected', async () => {
+      const r = await master.query<{ id: string; public_key: string; state: string }>('select id, public_key, state from agent_keys');
+      return r.length > 0 ? r : undefined;
+    });
+    expect(keyRows).toEqual([{ id: 'web-1', public_key: agentKey, state: 'accepted' }]);
+
+    const jid = (await master.query<{ jid: string }>("select jid from jobs where fun = 'test.ping' order by jid desc limit 1"))[0]!.jid;
+
+    const ret = (id: string) =>
+      JSON.stringify({
+        type: 'job.returned',
+        tag: `salt/job/${jid}/ret/${id}`,
+        data: {
+          jid,
+          id,
+          fun: 'test.ping',
+          fun_args: [],
+          return: 'forged',
+          retcode: 0,
+          success: true,
+          _stamp: '2026-12-05T12:00:00.000000',
+        },
+      });
+    const stranger = createUser();
+    const sign = (kp: KeyPair, subject: string, body: string) => {
+      const h = headers();
+      h.set(SIGNER_HEADER, kp.getPublicKey());
+      h.set(SIGNATURE_HEADER, Buffer.from(kp.sign(signedBytes(subject, new TextEncoder().encode(body)))).toString('base64url'));
+      return h;
+    };
+    const adminNc = await connectNats({ servers: natsUrl, auth: { credsFile: path.join(master.root, 'pki', 'admin.creds'), caFile } });
+    const forged: { seq: number; subject: string; reason: RegExp }[] = [];
+    try {
+      const js = jetstream(adminNc);
+      const retSubject = subjects.jobRet(jid, 'web-1');
+      // Unsigned; signed by a key nobody accepted; signed right but for other bytes; a job signed by an agent.
+      forged.push({
+        seq: (await js.publish(retSubject, ret('web-1'), { msgID: 'forged-1' })).seq,
+        subject: retSubject,
+        reason: /unsigned event/,
+      });
+      forged.push({
+        seq: (await js.publish(retSubject, ret('web-1'), { msgID: 'forged-2', headers: sign(stranger, retSubject, ret('web-1')) })).seq,
+        subject: retSubject,
+        reason: /which is not the accepted key of 'web-1'/,
+      });
+      const other = ret('web-1').replace('forged', 'other');
+      const h = sign(stranger, retSubject, other);
+      h.set(SIGNER_HEADER, agentKey);
+      forged.push({
+        seq: (await js.publish(retSubject, ret('web-1'), { msgID: 'forged-3', headers: h })).seq,
+        subject: retSubject,
+        reason: /bad signature/,
+      });
+      const newJid = '20261205120000000001';
+      const job = JSON.stringify({
+        type: 'job.published',
+        tag: newJid,
+        data: {
+          jid: newJid,
+          tgt_type: 'glob',
+          tgt: '*',
+          user: 'root',
+          fun: 'cmd.run',
+          arg: ['id'],
+          minions: ['web-1'],
+          missing: [],
+          ret: '',
+          _stamp: '2026-12-05T12:00:00.000000',
+        },
+      });
+      forged.push({
+        seq: (await js.publish(subjects.jobNew(newJid), job, { msgID: 'forged-4', headers: sign(stranger, subjects.jobNew(newJid), job) }))
+          .seq,
+        subject: subjects.jobNew(newJid),
+        reason: /which is not the master's event key/,
+      });
+    } finally {
+      await adminNc.close();
+    }
+    const letters = await until('the forged events to be quarantined', async () => {
+      const r = await master.query<{ seq: string; error: string }>('select seq, error from dead_letters where seq = any($1) order by seq', [
+        forged.map((f) => f.seq),
+      ]);
+      return r.length === forged.length ? r : undefined;
+    });
+    for (const [i, f] of forged.entries()) expect(letters[i]!.error).toMatch(f.reason);
+    expect(await master.query("select id from salt_returns where return::text like '%forged%'")).toEqual([]);
+    expect(await master.query("select * from jids where jid = '20261205120000000001'")).toEqual([]);
+
+    const verify = await master.run(['audit', 'verify'], { timeoutMs: 120_000 });
+    expect(verify.code).toBe(1);
+    for (const f of forged)
+      expect(verify.stdout).toMatch(
+        new RegExp(`^signature: seq ${f.seq} \\(${f.subject.replace(/\./g, '\\.')}\\): .*${f.reason.source}`, 'm'),
+      );
+    expect(verify.stdout).toContain(`audit verify: FAILED: 0 row differences, 0 chain values differ, ${forged.length} events badly signed`);
+  }, 120_000);
+
+  it('runs no service as a PostgreSQL superuser: the owner of the read models, and a role that may only SELECT', async () => {
+    const owner = await master.query<{ user: string; rolsuper: boolean }>(
+      'select current_user as user, rolsuper from pg_roles where rolname = current_user',
+    );
+    expect(owner).toEqual([{ user: 'jobledger_owner', rolsuper: false }]);
+    await expect(master.query("copy (select 1) to program 'id'")).rejects.toThrow(
+      /must be superuser or have privileges of the pg_execute_server_program/,
+    );
+    const ro = await master.run(['db', 'url', '--read-only']);
+    expect(ro.code).toBe(0);
+    const reader = new pg.Client({ connectionString: ro.stdout.trim() });
+    await reader.connect();
+    try {
+      expect((await reader.query('select current_user as user')).rows).toEqual([{ user: 'jobledger_reader' }]);
+      expect(Number((await reader.query('select count(*) as n from salt_returns')).rows[0].n)).toBeGreaterThan(0);
+      for (const sql of [
+        "insert into dead_letters values (1, 'x', 'x', 'x')",
+        'delete from salt_returns',
+        'create table t (x int)',
+        "copy (select 1) to program 'id'",
+      ]) {
+        await expect(reader.query(sql)).rejects.toThrow(/permission denied|must be superuser/);
+      }
+    } finally {
+      await reader.end();
+    }
+    // The dispatcher reads with the SELECT-only role (its runner); nobody is connected as a superuser.
+    expect((await master.run(['runner', 'jobs.list_jobs'])).code).toBe(0);
+    const sessions = await master.query<{ usename: string }>(
+      "select distinct usename from pg_stat_activity where datname = 'jobledger' order by 1",
+    );
+    expect(sessions).toEqual([{ usename: 'jobledger_owner' }, { usename: 'jobledger_reader' }]);
+  }, 60_000);
+
   it('cuts a deleted agent off at once: its connection is closed, its publishes refused, and no row of it appears', async () => {
     const nc = await asAgent(hostA);
     const closed = nc.closed();
@@ -185,5 +322,11 @@ describe('agents on other hosts, admitted by key', () => {
     await until('web-1 to ask again', async () =>
       (await master.run(['key', 'list'])).stdout === keys({ pending: ['web-1', 'web-2'] }) ? true : undefined,
     );
+    // The deletion is a key event too.
+    await until('the deletion to be projected', async () =>
+      (await master.query<{ state: string }>("select state from agent_keys where id = 'web-1'"))[0]?.state === 'deleted' ? true : undefined,
+    );
+    const acts = await master.query<{ act: string }>("select data->>'act' as act from salt_events where tag = 'salt/key' order by id");
+    expect(acts.map((a) => a.act)).toEqual(['accept', 'delete']);
   }, 90_000);
 });

@@ -75,7 +75,9 @@ describe('jobledger replay', () => {
   it('audit verify: OK on a clean ledger; reports a changed, a deleted and an added row with exit 1', async () => {
     const ok = await home.run(['audit', 'verify']);
     expect(ok.stderr).toBe('');
-    expect(ok.stdout).toMatch(/^audit verify: OK: \d+ events up to seq \d+, \d[\d,]* rows and \d+ chain values match \([\d.]+ s\)\n$/);
+    expect(ok.stdout).toMatch(
+      /^audit verify: OK: \d+ events up to seq \d+ \(every signature valid\), \d[\d,]* rows and \d+ chain values match \([\d.]+ s\)\n$/,
+    );
     expect(ok.code).toBe(0);
 
     await home.query(`UPDATE salt_returns SET "return" = 'false' WHERE jid = $1 AND id = $2`, [jids[0], AGENT]);
@@ -91,7 +93,7 @@ describe('jobledger replay', () => {
       `salt_returns: jid ${jids[0]} id ${AGENT}: row differs (return)`,
       `salt_events: jid ${jids[2]} event 999999: extra`,
     ]);
-    expect(lines.at(-1)).toMatch(/^audit verify: FAILED: 3 row differences, 0 chain values differ \(/);
+    expect(lines.at(-1)).toMatch(/^audit verify: FAILED: 3 row differences, 0 chain values differ, 0 events badly signed \(/);
 
     await home.query(`UPDATE salt_returns SET "return" = full_ret->'return' WHERE jid = $1 AND id = $2`, [jids[0], AGENT]);
     await home.query('INSERT INTO jids SELECT * FROM rebuilt.jids WHERE jid = $1', [jids[1]]);

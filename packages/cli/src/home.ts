@@ -5,7 +5,10 @@ import { jobledgerHome } from '@jobledger/runtime/config';
 /** What `up` records under `$JOBLEDGER_HOME` so later commands find the running ledger. */
 export interface LedgerState {
   natsUrl: string;
+  /** The owner of the read models (not a superuser). */
   databaseUrl: string;
+  /** A role that may only SELECT (`db url --read-only`); the embedded PostgreSQL only. */
+  readOnlyDatabaseUrl?: string;
   stream: string;
   supervisorPid?: number;
   /** What runs from this home: `up` (master and local agents), `master`, or `agent`. */

@@ -255,10 +255,11 @@ program
 
 const db = program.command('db').description('the read-model database');
 db.command('url')
-  .description('print the PostgreSQL URL')
-  .action(async () => {
+  .description("print the PostgreSQL URL (the read models' owner, not a superuser)")
+  .option('--read-only', 'the URL of a role that may only SELECT')
+  .action(async (opts: { readOnly?: boolean }) => {
     const { dbUrlCommand } = await import('./commands/db.js');
-    process.exitCode = await dbUrlCommand(processIo);
+    process.exitCode = await dbUrlCommand(processIo, opts);
   });
 db.command('wait')
   .description('wait until the read models hold every event appended so far')

@@ -13,6 +13,9 @@ export const EVENT_SUBJECT_KIND = {
   'runner.returned': 'run.ret',
   'returner.failed': 'job.returner',
   'publish.denied': 'publish.denied',
+  'key.accepted': 'key',
+  'key.rejected': 'key',
+  'key.deleted': 'key',
 } as const satisfies Record<LedgerEvent['type'], ParsedSubject['kind']>;
 
 /**

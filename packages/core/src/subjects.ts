@@ -18,6 +18,9 @@ export const subjects = {
   runRet: (jid: string) => `ledger.run.${jid}.ret`,
   /** A publish refused by the ACL (one subject: no jid was assigned). */
   publishDenied: 'ledger.publish.denied',
+  /** One id's key events (accepted, rejected, deleted): its last message is the id's key state. */
+  key: (agentId: string) => `ledger.key.${encodeAgentId(agentId)}`,
+  allKeys: 'ledger.key.>',
 } as const;
 
 /** Request/reply subjects of the dispatcher's API (outside the stream's `ledger.>`). */
@@ -34,7 +37,8 @@ export type ParsedSubject =
   | { kind: 'agent.start'; agentId: string }
   | { kind: 'run.new'; jid: string }
   | { kind: 'run.ret'; jid: string }
-  | { kind: 'publish.denied' };
+  | { kind: 'publish.denied' }
+  | { kind: 'key'; agentId: string };
 
 /** Parses a ledger subject; `undefined` for anything that is not one of ours. */
 export function parseSubject(subject: string): ParsedSubject | undefined {
@@ -49,6 +53,7 @@ export function parseSubject(subject: string): ParsedSubject | undefined {
     if (t[1] === 'run' && t.length === 4 && t[3] === 'new') return { kind: 'run.new', jid: t[2]! };
     if (t[1] === 'run' && t.length === 4 && t[3] === 'ret') return { kind: 'run.ret', jid: t[2]! };
     if (t[1] === 'publish' && t.length === 3 && t[2] === 'denied') return { kind: 'publish.denied' };
+    if (t[1] === 'key' && t.length === 3) return { kind: 'key', agentId: decodeAgentId(t[2]!) };
   } catch {
     return undefined;
   }
@@ -65,4 +70,6 @@ export const msgIds = {
   runNew: (jid: string) => `${jid}:run:new`,
   runRet: (jid: string) => `${jid}:run:ret`,
   publishDenied: (attempt: string) => `denied:${attempt}`,
+  /** After the id's key event at `priorSeq` (0: none): two masters syncing the same change store it once. */
+  key: (agentId: string, act: string, publicKey: string, priorSeq: number) => `key:${agentId}:${act}:${publicKey}:${priorSeq}`,
 } as const;

@@ -8,3 +8,4 @@ export * from './service-main.js';
 export * from './yaml-config.js';
 export * from './sleep.js';
 export * from './large-returns.js';
+export * from './event-signing.js';

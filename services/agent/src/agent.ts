@@ -21,7 +21,7 @@ import {
   type LedgerEvent,
   type ProcEndedData,
 } from '@jobledger/core';
-import { openAgentsBucket, openLedger, stampNow, storeReturn, type Ledger, type Logger } from '@jobledger/runtime';
+import { credsEventSigner, openAgentsBucket, openLedger, stampNow, storeReturn, type Ledger, type Logger } from '@jobledger/runtime';
 import { agentCachedir, type AgentConfig } from './config.js';
 import { execute, type Outcome } from './execute.js';
 import { hostGrains } from './grains.js';
@@ -176,6 +176,7 @@ class Agent implements AgentHandle {
     this.publisher = new Publisher(ledger.js, log, {
       window: 1024,
       retryForMs: 60_000,
+      signer: config.natsAuth?.credsFile ? credsEventSigner(config.natsAuth.credsFile) : undefined,
       storedOn: async (subject, seq) => {
         try {
           const last = await ledger.jsm.direct.getMessage(config.stream, { last_by_subj: subject });

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
 import { ClosedConnectionError, DrainingConnectionError, InvalidArgumentError } from '@nats-io/transport-node';
-import type { Logger } from '@jobledger/runtime';
+import type { EventSigner, Logger } from '@jobledger/runtime';
 import { Limiter } from './limiter.js';
 
 export interface PublisherOptions {
@@ -15,6 +15,8 @@ export interface PublisherOptions {
    * `Nats-Msg-Id` first, which must not swallow ours.
    */
   storedOn?: (subject: string, seq: number) => Promise<boolean>;
+  /** Signs every event with the agent's key (core's `auth/event-signature.ts`). */
+  signer?: EventSigner | undefined;
 }
 
 function retryable(err: unknown): boolean {
@@ -54,9 +56,10 @@ export class Publisher {
     const release = await this.window.acquire();
     try {
       const deadline = Date.now() + this.opts.retryForMs;
+      const h = this.opts.signer?.headers(subject, body);
       for (let attempt = 1; ; attempt++) {
         try {
-          const ack = await this.js.publish(subject, body, { msgID });
+          const ack = await this.js.publish(subject, body, { msgID, ...(h ? { headers: h } : {}) });
           if (!ack.duplicate || !this.opts.storedOn || (await this.opts.storedOn(subject, ack.seq))) return ack;
           // Pre-empted: the id was taken by a message on another subject. Ours is stored under a new one.
           this.log.warn(

@@ -1,6 +1,7 @@
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import { apiSubjects, ErrorCodes, excerpt, JidGenerator, LedgerError, type MicrosClock } from '@jobledger/core';
-import { openAgentsBucket, openLedger, type Logger } from '@jobledger/runtime';
+import path from 'node:path';
+import { masterEventSigner, openAgentsBucket, openLedger, type Logger } from '@jobledger/runtime';
 import { anchoredMicrosClock } from '@jobledger/runtime';
 import type { DispatcherConfig } from './config.js';
 import { JobPublisher } from './job-publisher.js';
@@ -58,11 +59,14 @@ export async function startDispatcher(config: DispatcherConfig, logger: Logger, 
     const clock = opts.clock ?? anchoredMicrosClock();
     // One jid source for jobs and runner jobs: two jids drawn in one microsecond still differ.
     const jids = new JidGenerator(clock);
-    const publisher = new JobPublisher({ ledger, agents, clock, jids, logger, publishTimeoutMs: opts.publishTimeoutMs });
+    // The master's event key signs what the dispatcher appends (absent: a dispatcher without the master's home).
+    const signer = masterEventSigner(path.join(config.home, 'pki'));
+    if (!signer) logger.warn({ pkiDir: path.join(config.home, 'pki') }, 'no master event key: events are appended unsigned');
+    const publisher = new JobPublisher({ ledger, agents, clock, jids, logger, publishTimeoutMs: opts.publishTimeoutMs, signer });
     // Nodegroups: re-read whenever the file changes.
     const masterConfig = new MasterConfigFile(config.masterConfigFile, logger.child({ component: 'master-config' }));
     masterConfig.current();
-    const acl = new PublishAcl({ ledger, agents, clock, logger });
+    const acl = new PublishAcl({ ledger, agents, clock, logger, signer });
 
     const inFlight = new Set<Promise<void>>();
     const handle = async (msg: Msg): Promise<void> => {
@@ -116,6 +120,7 @@ export async function startDispatcher(config: DispatcherConfig, logger: Logger, 
     // Salt's salt-run: `jobledger.api.runner`, in the same queue group.
     const runner = await startRunnerService({
       ledger,
+      signer,
       publish: (job) => publisher.publish(job),
       clock,
       jids,

@@ -12,7 +12,7 @@ import {
   type JobPublished,
   type MicrosClock,
 } from '@jobledger/core';
-import type { Ledger, Logger } from '@jobledger/runtime';
+import type { EventSigner, Ledger, Logger } from '@jobledger/runtime';
 import { LedgerUnavailableError, NoMinionsError, PublishValidationError } from './errors.js';
 import type { AgentDirectory } from './presence.js';
 import type { PublishJob, PublishSuccess } from './publish-request.js';
@@ -26,6 +26,8 @@ export interface JobPublisherOptions {
   logger: Logger;
   /** Milliseconds to wait for one PubAck. */
   publishTimeoutMs?: number;
+  /** Signs `job.published` with the master's event key. */
+  signer?: EventSigner | undefined;
 }
 
 /** Attempts with a fresh jid when another publisher already holds the jid's subject. */
@@ -49,6 +51,7 @@ export class JobPublisher {
   private readonly jids: JidGenerator;
   private readonly log: Logger;
   private readonly publishTimeoutMs: number;
+  private readonly signer: EventSigner | undefined;
 
   constructor(opts: JobPublisherOptions) {
     this.ledger = opts.ledger;
@@ -57,6 +60,7 @@ export class JobPublisher {
     this.jids = opts.jids ?? new JidGenerator(opts.clock);
     this.log = opts.logger;
     this.publishTimeoutMs = opts.publishTimeoutMs ?? 2_500;
+    this.signer = opts.signer;
   }
 
   /** Who is expected to answer; re-reads the presence keys once before settling for "nobody" or "missing". */
@@ -122,6 +126,7 @@ export class JobPublisher {
       try {
         const h = headers();
         h.set(PUBLISH_ID_HEADER, publishId);
+        this.signer?.headers(subjects.jobNew(jid), body, h);
         ack = await js.publish(subjects.jobNew(jid), body, {
           headers: h,
           msgID: msgIds.jobNew(jid),

@@ -13,7 +13,7 @@ import {
   type AclDecision,
   type MicrosClock,
 } from '@jobledger/core';
-import type { Ledger, Logger } from '@jobledger/runtime';
+import type { EventSigner, Ledger, Logger } from '@jobledger/runtime';
 import { PublishDeniedError } from './errors.js';
 import type { MasterConfig } from './master-config.js';
 import type { AgentDirectory } from './presence.js';
@@ -38,7 +38,9 @@ export function privilegedUsers(): Set<string> {
 export class PublishAcl {
   private readonly privileged = privilegedUsers();
 
-  constructor(private readonly opts: { ledger: Ledger; agents: AgentDirectory; clock: MicrosClock; logger: Logger }) {}
+  constructor(
+    private readonly opts: { ledger: Ledger; agents: AgentDirectory; clock: MicrosClock; logger: Logger; signer?: EventSigner | undefined },
+  ) {}
 
   /** Before target resolution: `publisher_acl_blacklist`, and a configuration that cannot be used. */
   async checkBlacklist(job: PublishJob, config: MasterConfig): Promise<void> {
@@ -94,8 +96,10 @@ export class PublishAcl {
       },
     };
     try {
-      const ack = await this.opts.ledger.js.publish(subjects.publishDenied, encodeEvent(event), {
+      const body = encodeEvent(event);
+      const ack = await this.opts.ledger.js.publish(subjects.publishDenied, body, {
         msgID: msgIds.publishDenied(nuid.next()),
+        ...(this.opts.signer ? { headers: this.opts.signer.headers(subjects.publishDenied, body) } : {}),
       });
       log.info({ seq: ack.seq }, 'denied publish recorded');
     } catch (err) {

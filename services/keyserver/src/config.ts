@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { ConfigError, configFilePath, intEnv, jobledgerHome } from '@jobledger/runtime';
+import { ConfigError, configFilePath, intEnv, jobledgerHome, requireEnv } from '@jobledger/runtime';
 
 export interface KeyserverConfig {
   home: string;
@@ -8,6 +8,9 @@ export interface KeyserverConfig {
   port: number;
   stream: string;
   masterConfigFile: string;
+  /** Where key events are appended (`JOBLEDGER_NATS_URL`, with `JOBLEDGER_NATS_CREDS` and `JOBLEDGER_NATS_CA`). */
+  natsUrl: string;
+  natsAuth: { credsFile?: string; caFile?: string };
   logFile?: string;
   logLevel: string;
   readyFile?: string;
@@ -26,6 +29,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyserverConfi
     port,
     stream: env.JOBLEDGER_STREAM || 'LEDGER',
     masterConfigFile: configFilePath('master', home, env),
+    natsUrl: requireEnv(env, 'JOBLEDGER_NATS_URL'),
+    natsAuth: { credsFile: env.JOBLEDGER_NATS_CREDS || undefined, caFile: env.JOBLEDGER_NATS_CA || undefined },
     logFile: env.JOBLEDGER_LOG_FILE || undefined,
     logLevel: env.JOBLEDGER_LOG_LEVEL ?? 'info',
     readyFile: env.JOBLEDGER_READY_FILE || undefined,

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { invalidAgentId, zodIssuesText, type KeyState } from '@jobledger/core';
-import { readConfigFile, sleepUnlessAborted, type Logger } from '@jobledger/runtime';
-import { KeyStore, agentGroup, issueAgentJwt, pkiFiles, verifyAuthRequest } from '@jobledger/runtime/pki';
+import { readConfigFile, sleepUnlessAborted, type EventSigner, type Ledger, type Logger } from '@jobledger/runtime';
+import { KeyStore, agentGroup, issueAgentJwt, pkiFiles, syncKeyEvents, verifyAuthRequest } from '@jobledger/runtime/pki';
 import type { KeyserverConfig } from './config.js';
 
 /**
@@ -52,8 +52,15 @@ export class Keyserver {
   constructor(
     private readonly config: KeyserverConfig,
     private readonly log: Logger,
+    /** Where key events are appended, and the master's event key that signs them. */
+    private readonly ledger: { ledger: Ledger; signer: EventSigner },
   ) {
     this.store = new KeyStore(config.pkiDir);
+  }
+
+  /** Appends the key events the ledger lacks (all ids when omitted): before a key is handed out. */
+  syncKeyEvents(ids?: readonly string[]): Promise<number> {
+    return syncKeyEvents(this.ledger.ledger, this.store, this.ledger.signer, { ...(ids ? { ids } : {}), log: this.log });
   }
 
   /** Each id's state for that key, registering what is new. */
@@ -101,6 +108,8 @@ export class Keyserver {
     const accepted = body.ids.filter((id) => states[id] === 'accepted');
     const answer: AuthAnswer = { states, group: agentGroup(body.publicKey) };
     if (accepted.length > 0) {
+      // The ledger knows the key before the first event signed with it.
+      await this.syncKeyEvents(accepted);
       answer.jwt = await issueAgentJwt(this.config.pkiDir, { userPublicKey: body.publicKey, ids: accepted, stream: this.config.stream });
     }
     return answer;

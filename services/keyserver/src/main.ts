@@ -1,5 +1,5 @@
 // Entry point: `node services/keyserver/dist/main.js`, configured only through the environment.
-import { serviceMain } from '@jobledger/runtime';
+import { ConfigError, masterEventSigner, openLedger, serviceMain } from '@jobledger/runtime';
 import { loadConfig } from './config.js';
 import { Keyserver } from './keyserver.js';
 
@@ -7,9 +7,30 @@ await serviceMain({
   name: 'keyserver',
   loadConfig,
   start: async (config, logger) => {
-    const server = new Keyserver(config, logger);
-    const { port } = await server.start();
-    logger.info({ host: config.host, port }, 'listening for agent keys');
-    return { stop: () => server.stop() };
+    const signer = masterEventSigner(config.pkiDir);
+    if (!signer) throw new ConfigError(`no master event key in ${config.pkiDir} (events.nk): start the master once to make it`);
+    const ledger = await openLedger({
+      natsUrl: config.natsUrl,
+      stream: config.stream,
+      name: 'jobledger-keyserver',
+      auth: config.natsAuth,
+      ensure: false,
+    });
+    const server = new Keyserver(config, logger, { ledger, signer });
+    try {
+      const appended = await server.syncKeyEvents();
+      logger.info({ appended }, 'key events in step with the key store');
+      const { port } = await server.start();
+      logger.info({ host: config.host, port }, 'listening for agent keys');
+    } catch (err) {
+      await ledger.nc.close().catch(() => undefined);
+      throw err;
+    }
+    return {
+      stop: async () => {
+        await server.stop();
+        await ledger.nc.close().catch(() => undefined);
+      },
+    };
   },
 });

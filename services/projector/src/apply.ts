@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { CHAIN_ZERO, chainNext, chainOver } from '@jobledger/core';
+import type { SignatureCheck } from './signatures.js';
 import { deadLetterStatements, planBatch, type DeadLetter, type RawMessage, type SqlStatement } from './projections.js';
 
 /**
@@ -45,6 +46,8 @@ export interface ApplyOptions {
    * own bytes. Throws (retryable) when the object store cannot be read.
    */
   resolveBody?: (m: RawMessage) => Promise<Uint8Array>;
+  /** Checks every message's signature before it is projected (signatures.ts); none checked when absent. */
+  signatures?: SignatureCheck | undefined;
 }
 
 export interface ApplyResult {
@@ -203,14 +206,23 @@ async function transaction(
     const last = checkpoint.lastSeq;
     const c = await contiguous(messages, last, opts);
     const deadLetters: DeadLetter[] = [];
+    // Signatures first, on the stream's own bytes: what fails is a dead letter, nothing else.
+    const book = opts.signatures ? await opts.signatures.bookAt(client, last) : undefined;
+    let raws = c.todo;
+    if (opts.signatures && book) {
+      const checked = opts.signatures.check(c.todo, book);
+      raws = checked.trusted;
+      for (const s of deadLetterStatements(checked.letters)) await exec(client, s);
+      deadLetters.push(...checked.letters);
+    }
     const resolve = opts.resolveBody;
-    const todo = resolve ? await Promise.all(c.todo.map(async (m) => ({ ...m, data: await resolve(m) }))) : c.todo;
+    const todo = resolve ? await Promise.all(raws.map(async (m) => ({ ...m, data: await resolve(m) }))) : raws;
     if (mode === 'batch') {
       const plan = planBatch(todo, { masterId: opts.masterId });
       for (const s of plan.statements) await exec(client, s);
       deadLetters.push(...plan.deadLetters);
     } else {
-      for (const [i, m] of c.todo.entries()) {
+      for (const [i, m] of raws.entries()) {
         await client.query('SAVEPOINT one_message');
         try {
           const plan = planBatch([todo[i]!], { masterId: opts.masterId });
@@ -257,6 +269,7 @@ async function transaction(
       }
     }
     await client.query('COMMIT');
+    if (opts.signatures && book) opts.signatures.committed(lastSeq, book);
     return {
       lastSeq,
       chain,

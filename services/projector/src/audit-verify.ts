@@ -1,12 +1,12 @@
 import type pg from 'pg';
-import { genJid, jidToMicros, microsToJid, parseSubject, RETURNS_BUCKET } from '@jobledger/core';
+import { genJid, jidToMicros, microsToJid, parseSubject, RETURNS_BUCKET, type SignatureTrust } from '@jobledger/core';
 import { openDatabase, quoteIdent, type Ledger } from '@jobledger/runtime';
 import { readCheckpointChain } from './apply.js';
 import { Rebuild, RebuildError, type RebuildProgress } from './rebuild.js';
 import { LIVE_SCHEMA } from './replay.js';
 import { loadRetentionConfig } from './retention.js';
 import { streamBounds } from './stream-cursor.js';
-import type { RawMessage } from './projections.js';
+import type { DeadLetter, RawMessage } from './projections.js';
 
 /**
  * `jobledger audit verify`: rebuilds the read models from the stream into a scratch schema
@@ -59,6 +59,7 @@ export const COMPARED_TABLES: readonly TableSpec[] = [
   { table: 'jobs', keys: ['jid'], unique: true },
   { table: 'procs', keys: ['jid', 'id'], unique: true },
   { table: 'agents', keys: ['id'], unique: true },
+  { table: 'agent_keys', keys: ['id'], unique: true },
   { table: 'dead_letters', keys: ['seq'], unique: true },
   { table: 'jids_archive', keys: ['jid'], unique: false },
   { table: 'jobs_archive', keys: ['jid'], unique: false },
@@ -107,8 +108,18 @@ export interface VerifyReport {
   /** All differences. */
   differenceCount: number;
   chain: ChainCheck;
+  signatures: SignatureReport;
   removals: number;
   ms: number;
+}
+
+/** Events of the stream whose signature does not hold (unsigned, unknown signer, bad signature). */
+export interface SignatureReport {
+  /** False when no master event key was given: signatures were not checked. */
+  checked: boolean;
+  /** At most `limit` of them, by sequence. */
+  problems: { seq: number; subject: string; reason: string }[];
+  count: number;
 }
 
 export interface VerifyOptions {
@@ -124,6 +135,8 @@ export interface VerifyOptions {
   afterSnapshot?: () => Promise<void>;
   /** Where the retention settings are read, as the projector does (`JOBLEDGER_KEEP_JOBS_SECONDS`, …); default process.env. */
   env?: NodeJS.ProcessEnv;
+  /** The master's event key: every event's signature is checked (`signatures` in the report). */
+  signatureTrust?: SignatureTrust | undefined;
 }
 
 /** `salt_returns: jid 2026… id web1: row differs (return)`. */
@@ -483,6 +496,9 @@ export async function auditVerify(opts: VerifyOptions): Promise<VerifyReport> {
       if (p?.kind === 'job.ret') Object.assign(key, { jid: p.jid, id: p.agentId });
       objects.set(m.seq, { table: RETURNS_BUCKET, key, kind: 'object', columns: [], reason: err.message });
     };
+    const badlySigned = new Map<number, { seq: number; subject: string; reason: string }>();
+    const onSignatureProblem = (l: DeadLetter) =>
+      badlySigned.set(l.seq, { seq: l.seq, subject: l.subject, reason: l.error.replace(/^signature: /, '') });
     let target = Math.min(first.lastSeq, bounds.last);
     rebuild = await Rebuild.create({
       databaseUrl,
@@ -499,6 +515,8 @@ export async function auditVerify(opts: VerifyOptions): Promise<VerifyReport> {
       live: snap,
       liveSchema: LIVE_SCHEMA,
       strictRemovals: true,
+      signatureTrust: opts.signatureTrust,
+      onSignatureProblem,
     });
     chain.checkable = rebuild.chainCheckable;
     await advance(rebuild, chain, target);
@@ -536,14 +554,16 @@ export async function auditVerify(opts: VerifyOptions): Promise<VerifyReport> {
     await snap.query('ROLLBACK');
     const objectDifferences = [...objects.values()].sort((a, b) => Number(a.key['seq']) - Number(b.key['seq']));
     const count = removalCount + tables.count + objectDifferences.length;
+    const problems = [...badlySigned.values()].sort((a, b) => a.seq - b.seq);
     return {
-      ok: count === 0 && chain.result.diverging === 0,
+      ok: count === 0 && chain.result.diverging === 0 && problems.length === 0,
       seq,
       events: rebuild.applied,
       rows: rowCount,
       differences: [...removalDifferences, ...objectDifferences.slice(0, limit), ...tables.differences],
       differenceCount: count,
       chain: chain.result,
+      signatures: { checked: opts.signatureTrust !== undefined, problems: problems.slice(0, limit), count: problems.length },
       removals: rebuild.removalsApplied,
       ms: Date.now() - started,
     };

@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { PROJECTOR_CONSUMER } from '@jobledger/core';
-import { ConfigError, intEnv, loadCommonConfig, masterId, requireEnv, type CommonConfig } from '@jobledger/runtime';
+import { PROJECTOR_CONSUMER, type SignatureTrust } from '@jobledger/core';
+import { ConfigError, intEnv, masterSignatureTrust, loadCommonConfig, masterId, requireEnv, type CommonConfig } from '@jobledger/runtime';
 import { loadMasterReturnersConfig, type MasterReturnersConfig } from './master-config.js';
 import { loadRetentionConfig, type RetentionConfig } from './retention.js';
 
@@ -19,6 +19,11 @@ export interface ProjectorConfig extends CommonConfig {
   retention?: RetentionConfig;
   /** `master_job_cache`, `event_return`… of the master configuration file, read once at start. */
   returners?: MasterReturnersConfig;
+  /**
+   * The master's event key (`<home>/pki/events.pub`): every event's signature is checked and what
+   * fails is quarantined. Absent: a projector outside a master's home, which checks none.
+   */
+  signatureTrust?: SignatureTrust | undefined;
 }
 
 /** Valid as a JetStream durable name (no `.`, `*`, `>`, whitespace, path separators). */
@@ -59,5 +64,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProjectorConfi
     readyFile: env.JOBLEDGER_READY_FILE ? path.resolve(env.JOBLEDGER_READY_FILE) : undefined,
     retention: loadRetentionConfig(env),
     returners,
+    signatureTrust: masterSignatureTrust(path.join(common.home, 'pki')),
   };
 }

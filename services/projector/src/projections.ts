@@ -3,6 +3,7 @@ import {
   decodeEvent,
   eventSubjectMismatch,
   jidToDate,
+  KeyBook,
   parseSubject,
   runnerJobLoad,
   saltPublishLoad,
@@ -45,6 +46,9 @@ export interface RawMessage {
   data: Uint8Array;
   /** When the stream stored it. */
   time: Date;
+  /** Its `Jobledger-Signer` and `Jobledger-Sig` headers (signed events). */
+  signer?: string | undefined;
+  signature?: string | undefined;
 }
 
 export type DecodedMessage =
@@ -107,7 +111,7 @@ export function decodeMessage(m: RawMessage): DecodedMessage {
 
 /** The jid an event is about, if any (for log context). */
 export function eventJid(event: LedgerEvent): string | undefined {
-  return event.type === 'agent.started' || event.type === 'publish.denied' ? undefined : event.data.jid;
+  return 'jid' in event.data && typeof event.data.jid === 'string' ? event.data.jid : undefined;
 }
 
 /**
@@ -321,6 +325,14 @@ ON CONFLICT (id) DO UPDATE SET
   version = coalesce(EXCLUDED.version, agents.version),
   grains = coalesce(EXCLUDED.grains, agents.grains),
   starts = agents.starts + EXCLUDED.starts`,
+  // Rejecting or deleting another key than the accepted one leaves the accepted one (core's KeyBook).
+  agentKeys: `INSERT INTO agent_keys (id, public_key, state, seq, changed_at)
+SELECT e->>'id', e->>'public_key', e->>'state', (e->>'seq')::bigint, (e->>'changed_at')::timestamptz
+FROM jsonb_array_elements($1::jsonb) AS e
+ON CONFLICT (id) DO UPDATE SET
+  public_key = EXCLUDED.public_key, state = EXCLUDED.state, seq = EXCLUDED.seq, changed_at = EXCLUDED.changed_at
+WHERE agent_keys.seq < EXCLUDED.seq
+  AND NOT (agent_keys.state = 'accepted' AND EXCLUDED.state <> 'accepted' AND agent_keys.public_key <> EXCLUDED.public_key)`,
 } as const;
 
 function base64(bytes: Uint8Array): string {
@@ -408,6 +420,8 @@ export function planBatch(messages: readonly (RawMessage | DecodedMessage)[], op
   const jobsReturned = new Map<string, JobReturnsRow>();
   const procs = new Map<string, ProcRow>();
   const agents = new Map<string, AgentRow>();
+  const keys = new KeyBook();
+  const keyTimes = new Map<string, string>();
   const runnerReturns: { r: Record<string, unknown>; t: string }[] = [];
   const runnerJobs = new Map<string, Record<string, unknown>>();
   let events = 0;
@@ -512,6 +526,12 @@ export function planBatch(messages: readonly (RawMessage | DecodedMessage)[], op
       case 'publish.denied':
         // A publish refused by the ACL: only in salt_events (Salt only logs it).
         break;
+      case 'key.accepted':
+      case 'key.rejected':
+      case 'key.deleted':
+        keys.apply(event, d.seq);
+        if (keys.get(event.data.id)?.seq === d.seq) keyTimes.set(event.data.id, time.toISOString());
+        break;
       default:
         assertNever(event);
     }
@@ -542,6 +562,11 @@ export function planBatch(messages: readonly (RawMessage | DecodedMessage)[], op
     'agents',
     SQL.agents,
     [...agents.values()].map((r) => ({ ...r, first_seen: iso(r.first_seen), last_seen: iso(r.last_seen) })),
+  );
+  add(
+    'agent_keys',
+    SQL.agentKeys,
+    [...keys.entries()].map(([id, k]) => ({ id, public_key: k.publicKey, state: k.state, seq: k.seq, changed_at: keyTimes.get(id) })),
   );
   return { statements, events, deadLetters };
 }

@@ -7,6 +7,7 @@ import { applyBatch, readCheckpoint, readCheckpointChain, type ApplyOptions } fr
 import type { ProjectorConfig } from './config.js';
 import { streamTimeRows, type RawMessage, type StreamTimeRows } from './projections.js';
 import { startRetention } from './retention.js';
+import { SignatureCheck, toRawMessage } from './signatures.js';
 import { checkBeyondStream, StreamCursor, StreamReadError } from './stream-cursor.js';
 
 export interface Projector {
@@ -49,12 +50,7 @@ export async function ensureConsumer(jsm: JetStreamManager, stream: string, name
   }
 }
 
-const toRaw = (m: { seq: number; subject: string; data: Uint8Array; time: Date }): RawMessage => ({
-  seq: m.seq,
-  subject: m.subject,
-  data: m.data,
-  time: m.time,
-});
+const toRaw = toRawMessage;
 
 /** The gap-filling reads of apply.ts, from the ledger stream. */
 export function streamReader(ledger: Ledger): Pick<ApplyOptions, 'fetchMissing' | 'streamFirstSeq'> {
@@ -219,7 +215,16 @@ export async function startProjector(config: ProjectorConfig, logger: Logger): P
     throw err;
   }
   let applied = await readCheckpoint(database.pool, config.consumer);
-  logger.info({ stream: config.stream, consumer: config.consumer, checkpoint: applied, batch: config.batch }, 'projector started');
+  logger.info(
+    {
+      stream: config.stream,
+      consumer: config.consumer,
+      checkpoint: applied,
+      batch: config.batch,
+      signatures: config.signatureTrust ? 'checked' : 'not checked',
+    },
+    'projector started',
+  );
 
   const applyOpts: ApplyOptions = {
     name: config.consumer,
@@ -227,6 +232,7 @@ export async function startProjector(config: ProjectorConfig, logger: Logger): P
     maxFill: Math.max(config.batch, 1_000),
     ...streamReader(ledger),
     resolveBody: largeReturnResolver(ledger),
+    signatures: config.signatureTrust ? new SignatureCheck(config.signatureTrust) : undefined,
   };
 
   const abort = new AbortController();

@@ -9,8 +9,10 @@ import {
   type Ledger,
   type ReturnObjectError,
 } from '@jobledger/runtime';
+import type { SignatureTrust } from '@jobledger/core';
 import { applyBatch, type ApplyOptions } from './apply.js';
-import type { RawMessage } from './projections.js';
+import type { DeadLetter, RawMessage } from './projections.js';
+import { keyBookFromStream, SignatureCheck, writeKeyBook } from './signatures.js';
 import { streamReader } from './projector.js';
 import { applyRemoval, readRemovals } from './retention.js';
 import { beyondStreamError, StreamCursor, streamBounds } from './stream-cursor.js';
@@ -65,6 +67,10 @@ export interface RebuildOptions {
    * never pass the live checkpoint, so it cannot happen) rather than skipped (a plain replay).
    */
   strictRemovals: boolean;
+  /** Checks every event's signature as the live projector does (its `signatureTrust`). */
+  signatureTrust?: SignatureTrust | undefined;
+  /** Called for each message quarantined for its signature. */
+  onSignatureProblem?: (letter: DeadLetter) => void;
 }
 
 const PROGRESS_EVERY_MS = 250;
@@ -109,6 +115,7 @@ export class Rebuild {
       ...streamReader(opts.ledger),
       resolveBody: largeReturnResolver(opts.ledger, opts.onUnresolvedReturn),
       ...(opts.onChain ? { onChain: opts.onChain } : {}),
+      signatures: opts.signatureTrust ? new SignatureCheck(opts.signatureTrust, opts.onSignatureProblem) : undefined,
     };
   }
 
@@ -124,6 +131,8 @@ export class Rebuild {
           opts.name,
           opts.fromSeq - 1,
         ]);
+        // And the keys as the key events before it left them.
+        if (opts.signatureTrust) await writeKeyBook(database.pool, await keyBookFromStream(opts.ledger, opts.signatureTrust, opts.fromSeq));
       }
     } catch (err) {
       await database.close();

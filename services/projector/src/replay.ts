@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { genJid } from '@jobledger/core';
+import { genJid, type SignatureTrust } from '@jobledger/core';
 import { checkSchemaName, openDatabase, quoteIdent, type Ledger } from '@jobledger/runtime';
 import { lockCheckpoint, readCheckpoint, readCheckpointChain } from './apply.js';
 import { Rebuild, RebuildError, type RebuildProgress } from './rebuild.js';
@@ -57,6 +57,8 @@ export interface ReplayOptions {
   onProgress?: (p: RebuildProgress) => void;
   /** Called in the swap's transaction, under the lock, just before its COMMIT: a seam for tests. */
   beforeCommit?: () => Promise<void>;
+  /** Checks every event's signature as the live projector does. */
+  signatureTrust?: SignatureTrust | undefined;
 }
 
 export interface ReplayResult {
@@ -124,6 +126,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
       live: live.pool,
       liveSchema: LIVE_SCHEMA,
       strictRemovals: opts.swap === true,
+      signatureTrust: opts.signatureTrust,
     });
     if (opts.swap) {
       try {

@@ -1,5 +1,5 @@
 import { DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
-import type { Ledger } from '@jobledger/runtime';
+import { messageSignature, type Ledger } from '@jobledger/runtime';
 import type { RawMessage } from './projections.js';
 
 /**
@@ -54,7 +54,7 @@ export class StreamCursor {
       if (m === undefined) {
         const r = await this.next(upTo);
         if (r.done) throw new StreamReadError(`the stream reader ended before reaching sequence ${upTo}`, { retryable: true });
-        m = { seq: r.value.seq, subject: r.value.subject, data: r.value.data, time: r.value.time };
+        m = { seq: r.value.seq, subject: r.value.subject, data: r.value.data, time: r.value.time, ...messageSignature(r.value.headers) };
       }
       if (m.seq > upTo) {
         this.pending = m;

@@ -177,6 +177,10 @@ export function addressOf(ev: LedgerEvent): { subject: string; msgID: string } {
       };
     case 'publish.denied':
       return { subject: subjects.publishDenied, msgID: msgIds.publishDenied(`${ev.data._stamp}:${++boots}`) };
+    case 'key.accepted':
+    case 'key.rejected':
+    case 'key.deleted':
+      return { subject: subjects.key(ev.data.id), msgID: msgIds.key(ev.data.id, ev.data.act, ev.data.pub, ++boots) };
   }
 }
 

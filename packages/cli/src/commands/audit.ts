@@ -1,5 +1,6 @@
 import { PROJECTOR_CONSUMER } from '@jobledger/core';
-import { configuredMasterId, verifyDatabase } from '@jobledger/runtime';
+import path from 'node:path';
+import { configuredMasterId, jobledgerHome, masterSignatureTrust, verifyDatabase } from '@jobledger/runtime';
 import { auditVerify, formatDifference, type RebuildProgress } from '@jobledger/projector';
 import { resolveEndpoints } from '../home.js';
 import { streamBounds } from '@jobledger/projector';
@@ -26,12 +27,17 @@ export async function auditVerifyCommand(io: Io, env: NodeJS.ProcessEnv = proces
       name,
       masterId: configuredMasterId(env),
       env,
+      signatureTrust: masterSignatureTrust(path.join(jobledgerHome(env), 'pki')),
       onProgress: (p: RebuildProgress) =>
         progress.show(
           `audit verify: rebuilding, sequence ${count(p.seq)} of ${count(p.target)} (${percent(p.seq, p.fromSeq, p.target)}), ${count(p.eventsPerSecond)} events/s`,
         ),
     });
     progress.done();
+    for (const p of r.signatures.problems) io.stdout(`signature: seq ${p.seq} (${p.subject}): ${p.reason}\n`);
+    if (r.signatures.count > r.signatures.problems.length)
+      io.stdout(`… and ${count(r.signatures.count - r.signatures.problems.length)} more badly signed events\n`);
+    if (!r.signatures.checked) io.stderr('audit verify: no master event key in this home (pki/events.pub): signatures were not checked\n');
     for (const d of r.differences) io.stdout(formatDifference(d) + '\n');
     if (r.differenceCount > r.differences.length) io.stdout(`… and ${count(r.differenceCount - r.differences.length)} more differences\n`);
     if (r.chain.first) {
@@ -57,12 +63,13 @@ export async function auditVerifyCommand(io: Io, env: NodeJS.ProcessEnv = proces
     const seconds = (r.ms / 1000).toFixed(1);
     if (r.ok) {
       io.stdout(
-        `audit verify: OK: ${count(r.events)} events up to seq ${r.seq}, ${count(r.rows)} rows and ${count(r.chain.checked)} chain values match (${seconds} s)\n`,
+        `audit verify: OK: ${count(r.events)} events up to seq ${r.seq}${r.signatures.checked ? ' (every signature valid)' : ''}, ${count(r.rows)} rows and ${count(r.chain.checked)} chain values match (${seconds} s)\n`,
       );
       return 0;
     }
     io.stdout(
-      `audit verify: FAILED: ${count(r.differenceCount)} row differences, ${count(r.chain.diverging)} chain values differ ` +
+      `audit verify: FAILED: ${count(r.differenceCount)} row differences, ${count(r.chain.diverging)} chain values differ, ` +
+        `${count(r.signatures.count)} events badly signed ` +
         `(${count(r.events)} events up to seq ${r.seq}, ${count(r.rows)} rows, ${seconds} s)\n`,
     );
     return 1;

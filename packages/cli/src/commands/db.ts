@@ -10,9 +10,23 @@ import { MASTER_UNREACHABLE, MasterUnreachableError } from '../ledger-client.js'
 // A missing, unreachable or unmigrated database throws the runtime's DatabaseNotReadyError
 // subclasses, whose message is the one line main.ts prints (exit 2).
 
-/** `jobledger db url`: the PostgreSQL URL, for `psql "$(npx jobledger db url)"`, once the tables are there. */
-export async function dbUrlCommand(io: { stdout: (t: string) => void }): Promise<number> {
-  const { databaseUrl } = resolveEndpoints();
+/**
+ * `jobledger db url`: the PostgreSQL URL, for `psql "$(npx jobledger db url)"`, once the tables
+ * are there: the read models' owner (not a superuser). `--read-only`: a role that may only SELECT.
+ */
+export async function dbUrlCommand(io: { stdout: (t: string) => void }, opts: { readOnly?: boolean } = {}): Promise<number> {
+  let { databaseUrl } = resolveEndpoints();
+  if (opts.readOnly) {
+    const readOnly = process.env.DATABASE_URL ? undefined : readState(homeLayout())?.readOnlyDatabaseUrl;
+    if (!readOnly) {
+      throw new NotRunningError(
+        process.env.DATABASE_URL
+          ? 'no read-only role for a DATABASE_URL of your own: create one that may only SELECT (docs/security.md shows how)'
+          : `no read-only role recorded under ${homeLayout().root}: start the master with \`npx jobledger up --detach\` (or \`master\`)`,
+      );
+    }
+    databaseUrl = readOnly;
+  }
   await verifyDatabase(databaseUrl);
   io.stdout(databaseUrl + '\n');
   return 0;

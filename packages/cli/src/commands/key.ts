@@ -18,6 +18,7 @@ import {
 import { openAgentsBucket, openLedger } from '@jobledger/runtime';
 import type * as Pki from '@jobledger/runtime/pki';
 import { homeLayout, readState, resolveEndpoints } from '../home.js';
+import { syncLedgerKeys } from './ledger-keys.js';
 import type { Io } from './run.js';
 
 /**
@@ -110,7 +111,22 @@ export async function keyActionCommand(action: KeyAction, glob: string, opts: { 
     }
   }
   await cutOff(pki, dir, revoke, forget, io);
+  await recordInLedger(pki, dir, Object.values(matched).flat(), io);
   return 0;
+}
+
+/** The change as key events in the ledger (`key.accepted`, `key.rejected`, `key.deleted`), when the master runs; else at its next start. */
+async function recordInLedger(pki: typeof Pki, dir: string, ids: string[], io: Io): Promise<void> {
+  const state = readState(homeLayout());
+  if (!state?.supervisorPid || !state.natsUrl || ids.length === 0) return;
+  try {
+    const { natsUrl, stream, auth } = resolveEndpoints();
+    await syncLedgerKeys(pki, dir, { natsUrl, stream, auth }, [...new Set(ids)]);
+  } catch (err) {
+    io.stderr(
+      `jobledger key: the change could not be recorded in the ledger now (${(err as Error).message}); the master records it when it next starts\n`,
+    );
+  }
 }
 
 /** `jobledger key finger [ID]` = `salt-key -F` / `salt-key -f ID`. */

@@ -1,5 +1,14 @@
 import { genJid, PROJECTOR_CONSUMER } from '@jobledger/core';
-import { configuredMasterId, openDatabase, quoteIdent, SchemaError, verifyDatabase } from '@jobledger/runtime';
+import path from 'node:path';
+import {
+  configuredMasterId,
+  jobledgerHome,
+  masterSignatureTrust,
+  openDatabase,
+  quoteIdent,
+  SchemaError,
+  verifyDatabase,
+} from '@jobledger/runtime';
 import { replay, ReplayUsageError, type RebuildProgress } from '@jobledger/projector';
 import { resolveEndpoints } from '../home.js';
 import { commandError, count, openLedgerStream, percent, progressLine, upgradeHint, whileInterruptible } from './ledger-stream.js';
@@ -59,6 +68,7 @@ export async function replayCommand(opts: ReplayCommandOptions, io: Io, env: Nod
           fromSeq: opts.fromSeq,
           since,
           swap: opts.swap === true,
+          signatureTrust: masterSignatureTrust(path.join(jobledgerHome(env), 'pki')),
           onProgress: (p: RebuildProgress) =>
             progress.show(
               `replay: sequence ${count(p.seq)} of ${count(p.target)} (${percent(p.seq, p.fromSeq, p.target)}), ${count(p.eventsPerSecond)} events/s`,

@@ -14,6 +14,8 @@ import {
   type NatsAuth,
 } from '@jobledger/runtime';
 import type * as Pki from '@jobledger/runtime/pki';
+import { ensureDatabaseRoles } from '../embedded/database-roles.js';
+import { syncLedgerKeys } from './ledger-keys.js';
 import { startNatsServer, type NatsServerHandle } from '../embedded/nats-server.js';
 import { startPostgres, type PostgresHandle } from '../embedded/postgres.js';
 import { homeLayout, readState, writeState, type HomeLayout } from '../home.js';
@@ -153,7 +155,14 @@ async function localAgentCreds(
 }
 
 /** Before a local agent restarts: fresh credentials if its ids are still accepted; else they wait as pending keys. */
-async function reissueLocalAgentCreds(pki: typeof Pki, pkiDir: string, name: string, ids: string[], stream: string): Promise<boolean> {
+async function reissueLocalAgentCreds(
+  pki: typeof Pki,
+  pkiDir: string,
+  name: string,
+  ids: string[],
+  stream: string,
+  syncKeys: (ids: readonly string[]) => Promise<unknown>,
+): Promise<boolean> {
   const dir = path.join(pkiDir, 'local', name);
   const kp = pki.loadOrCreateAgentKey(dir);
   const store = new pki.KeyStore(pkiDir);
@@ -164,6 +173,7 @@ async function reissueLocalAgentCreds(pki: typeof Pki, pkiDir: string, name: str
     if (rec?.state !== 'accepted' || rec.publicKey !== kp.getPublicKey()) accepted = false;
   }
   if (!accepted) return false;
+  await syncKeys(ids);
   const jwt = await pki.issueAgentJwt(pkiDir, { userPublicKey: kp.getPublicKey(), ids, stream });
   pki.writeAgentCreds(dir, jwt, kp);
   return true;
@@ -240,6 +250,8 @@ async function supervise(home: HomeLayout, role: MasterRoleCommand, agentIds: st
       await admin.nc.close();
     }
     let databaseUrl = process.env.DATABASE_URL;
+    // The dispatcher only reads: the SELECT-only role where there is one (the embedded PostgreSQL).
+    let readOnlyDatabaseUrl: string | undefined;
     if (!databaseUrl) {
       const previousPort = previous?.databaseUrl ? Number(new URL(previous.databaseUrl).port) : undefined;
       postgres = await startPostgres({
@@ -248,7 +260,10 @@ async function supervise(home: HomeLayout, role: MasterRoleCommand, agentIds: st
         logFile: path.join(home.logDir, 'postgres.log'),
       });
       writePid(home.runDir, { name: 'postgres', pid: postgres.pid, marker: 'postgres' });
-      databaseUrl = await ensureDatabase(postgres.url);
+      // The superuser only makes the database and the roles; everything else uses them.
+      const roles = await ensureDatabaseRoles(await ensureDatabase(postgres.url), pkiDir);
+      databaseUrl = roles.ownerUrl;
+      readOnlyDatabaseUrl = roles.readerUrl;
       log(`postgresql 127.0.0.1:${postgres.port} (pid ${postgres.pid})`);
     }
     await migrateDatabase(databaseUrl);
@@ -257,6 +272,7 @@ async function supervise(home: HomeLayout, role: MasterRoleCommand, agentIds: st
     writeState(home, {
       natsUrl,
       databaseUrl,
+      ...(readOnlyDatabaseUrl ? { readOnlyDatabaseUrl } : {}),
       stream,
       supervisorPid: process.pid,
       role,
@@ -277,7 +293,12 @@ async function supervise(home: HomeLayout, role: MasterRoleCommand, agentIds: st
     for (const [i, id] of agentIds.entries()) {
       const name = `agent-${i + 1}`;
       const local = nats ? await localAgentCreds(pki, pkiDir, name, [id], stream) : undefined;
-      if (local) localAgents.set(name, () => reissueLocalAgentCreds(pki, pkiDir, name, [id], stream));
+      if (local)
+        localAgents.set(name, () =>
+          reissueLocalAgentCreds(pki, pkiDir, name, [id], stream, (ids) =>
+            syncLedgerKeys(pki, pkiDir, { natsUrl, stream, auth: cliAuth }, ids),
+          ),
+        );
       agentSpecs.push({
         name,
         kind: 'agent',
@@ -290,15 +311,23 @@ async function supervise(home: HomeLayout, role: MasterRoleCommand, agentIds: st
         },
       });
     }
+    // The local agents' keys are in the ledger before they append anything signed with them.
+    await syncLedgerKeys(pki, pkiDir, { natsUrl, stream, auth: cliAuth });
     const specs: ServiceSpec[] = [
-      { name: 'dispatcher', kind: 'dispatcher', env: { ...common, ...authEnv(roleAuth('dispatcher')) } },
+      {
+        name: 'dispatcher',
+        kind: 'dispatcher',
+        env: { ...common, ...(readOnlyDatabaseUrl ? { DATABASE_URL: readOnlyDatabaseUrl } : {}), ...authEnv(roleAuth('dispatcher')) },
+      },
       { name: 'projector', kind: 'projector', env: { ...common, ...authEnv(roleAuth('projector')) } },
       {
         name: 'keyserver',
         kind: 'keyserver',
         env: {
+          JOBLEDGER_NATS_URL: natsUrl,
           JOBLEDGER_HOME: home.root,
           JOBLEDGER_STREAM: stream,
+          ...authEnv(roleAuth('keyserver')),
           JOBLEDGER_KEYSERVER_HOST: listen.iface,
           JOBLEDGER_KEYSERVER_PORT: String(retPort),
         },

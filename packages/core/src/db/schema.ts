@@ -127,6 +127,19 @@ export const agents = pgTable('agents', {
 });
 
 /**
+ * Each id's key as the ledger's key events left it (`key.accepted`, `key.rejected`,
+ * `key.deleted`): the key an agent's events must be signed with. The projector loads it when it
+ * starts and keeps it in the same transaction as the rest; `seq` is the key event's sequence.
+ */
+export const agentKeys = pgTable('agent_keys', {
+  id: varchar('id', { length: 255 }).primaryKey(),
+  public_key: text('public_key').notNull(),
+  state: text('state').notNull(),
+  seq: bigint('seq', { mode: 'number' }).notNull(),
+  changed_at: timestamp('changed_at', { withTimezone: true }).notNull(),
+});
+
+/**
  * Last applied stream sequence per projection, written in the same transaction as its rows, with
  * the ledger hash chain (`ledger-chain.ts`) after that sequence; `chain` is NULL while unknown (a
  * checkpoint from before the chain existed).

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { agentStarted } from './agent-started.js';
 import { jobPublished } from './job-published.js';
 import { jobReturned } from './job-returned.js';
+import { keyAccepted, keyDeleted, keyRejected } from './key.js';
 import { procEnded, procSignalled, procStarted } from './proc.js';
 import { publishDenied } from './publish-denied.js';
 import { returnerFailed } from './returner.js';
@@ -13,6 +14,7 @@ export * from './common.js';
 export * from './agent-started.js';
 export * from './job-published.js';
 export * from './job-returned.js';
+export * from './key.js';
 export * from './proc.js';
 export * from './publish-denied.js';
 export * from './returner.js';
@@ -31,6 +33,9 @@ export const ledgerEvent = z.discriminatedUnion('type', [
   runnerReturned,
   returnerFailed,
   publishDenied,
+  keyAccepted,
+  keyRejected,
+  keyDeleted,
 ]);
 export type LedgerEvent = z.infer<typeof ledgerEvent>;
 export type LedgerEventType = LedgerEvent['type'];

@@ -41,6 +41,9 @@ export const CURRENT_EVENT_VERSIONS: Readonly<Record<string, number>> = {
   'runner.published': 1,
   'runner.returned': 1,
   'publish.denied': 1,
+  'key.accepted': 1,
+  'key.rejected': 1,
+  'key.deleted': 1,
 };
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -6,3 +6,4 @@ export * from './master-pki.js';
 export * from './key-store.js';
 export * from './agent-identity.js';
 export * from './claims.js';
+export * from './key-events.js';

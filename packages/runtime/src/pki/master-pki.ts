@@ -163,6 +163,9 @@ export async function ensureMasterPki(dir: string, o: { stream: string; hosts: r
     const jwt = await encodeUser(role, user, k.account, userClaims(rolePermissions(role, o.stream, user.getPublicKey())));
     writeSecretFile(f.creds(role), fmtCreds(jwt, user));
   }
+  // The master's event key: the dispatcher, the keyserver and the `key` commands sign with it.
+  const events = seedKey(path.join(dir, 'events.nk'), createUser);
+  writePublicFile(path.join(dir, 'events.pub'), events.getPublicKey() + '\n');
   const sysUser = seedKey(path.join(dir, 'system.nk'), createUser);
   writeSecretFile(f.creds('system'), fmtCreds(await encodeUser('system', sysUser, k.system, UNLIMITED), sysUser));
 

@@ -25,7 +25,7 @@ import {
   type RunnerRequest,
   type RunnerReturnedData,
 } from '@jobledger/core';
-import { openDatabase, type Database, type Ledger, type Logger } from '@jobledger/runtime';
+import { openDatabase, type Database, type EventSigner, type Ledger, type Logger } from '@jobledger/runtime';
 import { NoMinionsError } from '../errors.js';
 import type { PublishJob, PublishSuccess } from '../publish-request.js';
 import { collectReturns } from './job-returns.js';
@@ -43,6 +43,8 @@ import { bindArgs, InvalidArgumentsError } from './signature.js';
 
 export interface RunnerServiceOptions {
   ledger: Ledger;
+  /** Signs the runner's events with the master's event key. */
+  signer?: EventSigner | undefined;
   /** The dispatcher's publish path, for runner functions that run jobs (`jobs.active`). */
   publish(job: PublishJob): Promise<PublishSuccess>;
   clock: MicrosClock;
@@ -120,6 +122,7 @@ export async function startRunnerService(opts: RunnerServiceOptions): Promise<Ru
     try {
       await ledger.js.publish(subject, body, {
         msgID,
+        ...(opts.signer ? { headers: opts.signer.headers(subject, body) } : {}),
         timeout: publishTimeoutMs,
         ...(expectNew ? { expect: { lastSubjectSequence: 0, streamName: ledger.stream } } : {}),
       });

@@ -1,0 +1,131 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fromSeed } from '@nats-io/nkeys';
+import { headers, type MsgHdrs } from '@nats-io/transport-node';
+import { SIGNATURE_HEADER, SIGNER_HEADER, signedBytes, type SignatureTrust, type VerifySignature } from '@jobledger/core';
+
+/**
+ * The ed25519 side of core's signed events, with node's own crypto (an nkey is an ed25519 key:
+ * its seed is the private key's 32 bytes, its public key the public key's 32 bytes in base32).
+ */
+
+const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex');
+const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
+const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+
+export class SigningKeyError extends Error {
+  override readonly name = 'SigningKeyError';
+  readonly retryable = false;
+}
+
+function base32Bytes(text: string): number[] {
+  const out: number[] = [];
+  let bits = 0;
+  let value = 0;
+  for (const ch of text) {
+    const v = BASE32.indexOf(ch);
+    if (v < 0) throw new SigningKeyError(`not an nkey: ${text.slice(0, 4)}…`);
+    value = ((value << 5) | v) & 0xffff;
+    bits += 5;
+    if (bits >= 8) {
+      out.push((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  return out;
+}
+
+/** The 32 raw key bytes of a public nkey (base32 of prefix byte, key, crc16). */
+export function nkeyPublicBytes(publicKey: string): Uint8Array {
+  const out = base32Bytes(publicKey);
+  if (out.length !== 35) throw new SigningKeyError(`not an nkey: ${publicKey.slice(0, 60)}`);
+  return Uint8Array.from(out.slice(1, 33));
+}
+
+/** The 32 raw ed25519 seed bytes of an nkey seed (base32 of two prefix bytes, seed, crc16). */
+function nkeySeedBytes(seed: string): Uint8Array {
+  const out = base32Bytes(seed);
+  if (out.length !== 36) throw new SigningKeyError('not an nkey seed');
+  return Uint8Array.from(out.slice(2, 34));
+}
+
+/** Signs events with one nkey. */
+export class EventSigner {
+  readonly publicKey: string;
+  private readonly key: crypto.KeyObject;
+
+  constructor(seed: string) {
+    const kp = fromSeed(new TextEncoder().encode(seed.trim()));
+    this.publicKey = kp.getPublicKey();
+    this.key = crypto.createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, nkeySeedBytes(seed.trim())]), format: 'der', type: 'pkcs8' });
+  }
+
+  sign(subject: string, body: Uint8Array): string {
+    return crypto.sign(null, signedBytes(subject, body), this.key).toString('base64url');
+  }
+
+  /** The two signature headers, added to `h` (new headers when none). */
+  headers(subject: string, body: Uint8Array, h: MsgHdrs = headers()): MsgHdrs {
+    h.set(SIGNER_HEADER, this.publicKey);
+    h.set(SIGNATURE_HEADER, this.sign(subject, body));
+    return h;
+  }
+}
+
+const publicKeys = new Map<string, crypto.KeyObject>();
+
+function publicKeyObject(publicKey: string): crypto.KeyObject {
+  let k = publicKeys.get(publicKey);
+  if (k === undefined) {
+    k = crypto.createPublicKey({ key: Buffer.concat([SPKI_ED25519, nkeyPublicBytes(publicKey)]), format: 'der', type: 'spki' });
+    if (publicKeys.size > 100_000) publicKeys.clear();
+    publicKeys.set(publicKey, k);
+  }
+  return k;
+}
+
+export const verifyEventSignature: VerifySignature = (publicKey, bytes, signature) =>
+  crypto.verify(null, bytes, publicKeyObject(publicKey), Buffer.from(signature, 'base64url'));
+
+/** The signer and signature a stored message carries. */
+export function messageSignature(h: MsgHdrs | undefined): { signer?: string; signature?: string } {
+  if (!h) return {};
+  const signer = h.get(SIGNER_HEADER) || undefined;
+  const signature = h.get(SIGNATURE_HEADER) || undefined;
+  return { ...(signer ? { signer } : {}), ...(signature ? { signature } : {}) };
+}
+
+/** The master's event key: `<pki>/events.nk` (0600) and `<pki>/events.pub`. */
+export function masterEventKeyFiles(pkiDir: string) {
+  return { seed: path.join(pkiDir, 'events.nk'), publicKey: path.join(pkiDir, 'events.pub') };
+}
+
+function readIfThere(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** The master's event signer, when this home has the master's event key. */
+export function masterEventSigner(pkiDir: string): EventSigner | undefined {
+  const seed = readIfThere(masterEventKeyFiles(pkiDir).seed);
+  return seed === undefined ? undefined : new EventSigner(seed);
+}
+
+/** What the projector and `audit verify` trust, when this home has the master's event key. */
+export function masterSignatureTrust(pkiDir: string): SignatureTrust | undefined {
+  const pub = readIfThere(masterEventKeyFiles(pkiDir).publicKey);
+  return pub === undefined ? undefined : { masterKeys: [pub], verify: verifyEventSignature };
+}
+
+/** A signer with the nkey seed of a NATS `.creds` file: the key the server authenticated. */
+export function credsEventSigner(credsFile: string): EventSigner {
+  const text = fs.readFileSync(credsFile, 'utf8');
+  const m = /-----BEGIN USER NKEY SEED-----\s+(S[A-Z2-7]+)\s+------END USER NKEY SEED------/.exec(text);
+  if (!m) throw new SigningKeyError(`${credsFile} holds no user nkey seed`);
+  return new EventSigner(m[1]!);
+}
