@@ -1,7 +1,9 @@
 // Benchmarks (not part of the test suite): `npm run bench`.
 //
-// ping: wall time of `npx jobledger run '*' test.ping` against a ledger started with `up`,
-// for 3 agent processes and for one process hosting 100 agent ids.
+// ping: wall time of `jobledger run '*' test.ping` (through npx, and node on the CLI's file)
+// against a ledger started with `up` with 3 agent processes: as `up` runs it, TLS + JWT auth +
+// signed events, and beside it, in the same run, against a plain nats-server (no TLS, no
+// credentials: `JOBLEDGER_NATS_URL`), the cost of the security measured.
 //
 // list_jobs: with 100,000 jobs in the read models (bench/seed-jobs.js), the SQL query behind
 // `jobs.list_jobs` (default page, search_function='cmd.*', start_time) and the whole
@@ -11,7 +13,7 @@
 // of `npx jobledger replay --into rebuilt` and of `npx jobledger audit verify` (bench/replay.js).
 //
 // `node bench/run.js [ping] [list_jobs] [replay]` runs only the named benchmarks (default: all).
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,28 +31,60 @@ function stats(ms) {
   return { runs: s.length, median: s[Math.floor((s.length - 1) / 2)], p90: at(0.9), min: s[0], max: s[s.length - 1] };
 }
 
-function bench(name, agents, extraEnv = {}) {
+/** A plain nats-server with JetStream on a free port (no TLS, no auth); stop() kills it. */
+async function plainNats(dir) {
+  const net = await import('node:net');
+  const port = await new Promise((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = srv.address().port;
+      srv.close(() => resolve(p));
+    });
+  });
+  const child = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => (s.end(), resolve(true))).on('error', () => resolve(false));
+    });
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { url: `nats://127.0.0.1:${port}`, stop: () => child.kill('SIGKILL') };
+}
+
+async function bench(name, agents, { plain = false } = {}) {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'jobledger-bench-'));
   fs.chmodSync(home, 0o755);
-  const env = { ...process.env, JOBLEDGER_HOME: home, ...extraEnv };
+  const env = { ...process.env, JOBLEDGER_HOME: home };
   delete env.JOBLEDGER_NATS_URL;
   delete env.DATABASE_URL;
+  const nats = plain ? await plainNats(path.join(home, 'plain-nats')) : undefined;
+  if (nats) env.JOBLEDGER_NATS_URL = nats.url;
   try {
     execFileSync(process.execPath, [bin, 'up', '--detach', '--agents', agents], { env, stdio: 'ignore' });
     const expected = agents.split(',').length;
-    const times = [];
-    for (let i = 0; i < runs + 1; i++) {
-      const t0 = process.hrtime.bigint();
-      const r = spawnSync('npx', ['jobledger', 'run', '*', 'test.ping'], { env, cwd: root, encoding: 'utf8' });
-      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      const returned = (r.stdout.match(/^ {4}True$/gm) ?? []).length;
-      if (r.status !== 0 || returned !== expected)
-        throw new Error(`${name}: run ${i} exit ${r.status}, ${returned}/${expected} returns\n${r.stderr}`);
-      if (i > 0) times.push(ms); // the first run warms the caches
+    const results = [];
+    for (const [how, cmd, args] of [
+      ['npx jobledger', 'npx', ['jobledger']],
+      ['node packages/cli/bin/jobledger.js', process.execPath, [bin]],
+    ]) {
+      const times = [];
+      for (let i = 0; i < runs + 1; i++) {
+        const t0 = process.hrtime.bigint();
+        const r = spawnSync(cmd, [...args, 'run', '*', 'test.ping'], { env, cwd: root, encoding: 'utf8' });
+        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+        const returned = (r.stdout.match(/^ {4}True$/gm) ?? []).length;
+        if (r.status !== 0 || returned !== expected)
+          throw new Error(`${name}: run ${i} exit ${r.status}, ${returned}/${expected} returns\n${r.stderr}`);
+        if (i > 0) times.push(ms); // the first run warms the caches
+      }
+      const line = { bench: `${how} run '*' test.ping, ${name}`, unit: 'ms', ...stats(times) };
+      console.log(JSON.stringify(line));
+      results.push(line);
     }
-    console.log(JSON.stringify({ bench: name, unit: 'ms', ...stats(times) }));
+    return results;
   } finally {
     spawnSync(process.execPath, [bin, 'down'], { env, stdio: 'ignore' });
+    nats?.stop();
     fs.rmSync(home, { recursive: true, force: true });
   }
 }
@@ -138,7 +172,23 @@ async function benchListJobs() {
   }
 }
 
-if (wanted('ping')) bench("npx jobledger run '*' test.ping, 3 agents", '192.168.153.141,192.168.153.142,192.168.153.136');
+if (wanted('ping')) {
+  const agents = '192.168.153.141,192.168.153.142,192.168.153.136';
+  const secured = await bench('3 agents, TLS + JWT auth + signed events', agents);
+  const plain = await bench('3 agents, plain NATS (no TLS, no auth)', agents, { plain: true });
+  for (const [i, s] of secured.entries()) {
+    const p = plain[i];
+    console.log(
+      JSON.stringify({
+        bench: `security cost (${s.bench.split(' run ')[0]})`,
+        unit: 'ms',
+        median: +(s.median - p.median).toFixed(1),
+        secured: s.median,
+        plain: p.median,
+      }),
+    );
+  }
+}
 if (wanted('list_jobs')) await benchListJobs();
 if (wanted('replay')) {
   const r = spawnSync(process.execPath, [path.join(root, 'bench/replay.js'), process.env.BENCH_REPLAY_JOBS ?? '10000'], {
