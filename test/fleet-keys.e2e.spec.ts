@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, credsAuthenticator, headers, type NatsConnection } from '@nats-io/transport-node';
 import { createUser, type KeyPair } from '@nats-io/nkeys';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { encodeAgentId, inboxPrefix, SIGNATURE_HEADER, SIGNER_HEADER, signedBytes, subjects } from '@jobledger/core';
+import { encodeAgentId, inboxPrefix, msgIds, SIGNATURE_HEADER, SIGNER_HEADER, signedBytes, subjects } from '@jobledger/core';
 import { connectNats, credsUserKey } from '@jobledger/runtime';
 import { CliHome } from './support/cli.js';
 
@@ -328,5 +328,47 @@ describe('agents on other hosts, admitted by key', () => {
     );
     const acts = await master.query<{ act: string }>("select data->>'act' as act from salt_events where tag = 'salt/key' order by id");
     expect(acts.map((a) => a.act)).toEqual(['accept', 'delete']);
+  }, 90_000);
+
+  it("cannot swallow another agent's return by taking its Nats-Msg-Id first", async () => {
+    const accept = await master.run(['key', 'accept', '-A', '-y']);
+    expect(accept.code).toBe(0);
+    await until('both agents to answer', async () => {
+      const r = await master.run(['run', '*', 'test.ping']);
+      return r.stdout === 'web-1:\n    True\nweb-2:\n    True\n' ? true : undefined;
+    });
+    const started = await master.run(['run', 'web-2', 'test.sleep', '3', '--async']);
+    const jid = /Executed command with job ID: (\d{20})/.exec(started.stdout)?.[1];
+    expect(jid, started.stdout).toBeDefined();
+    // web-1, on its own subject (all its credentials allow), with the id web-2's return will carry.
+    const nc = await until('web-1 to hold its new credentials', () => asAgent(hostA).catch(() => undefined));
+    let forgedSeq = 0;
+    try {
+      const body = JSON.stringify({ type: 'job.returned', tag: `salt/job/${jid}/ret/web-1`, data: { jid, id: 'web-1', return: 'forged' } });
+      const ack = await jetstream(nc).publish(subjects.jobRet(jid!, 'web-1'), body, { msgID: msgIds.jobRet(jid!, 'web-2') });
+      expect(ack.duplicate).toBe(false);
+      forgedSeq = ack.seq;
+    } finally {
+      await nc.close();
+    }
+    const rows = await until('the genuine return of web-2', async () => {
+      const r = await master.query<{ id: string; return: unknown }>('select id, return from salt_returns where jid = $1', [jid]);
+      return r.length > 0 ? r : undefined;
+    });
+    expect(rows).toEqual([{ id: 'web-2', return: true }]);
+    // The forgery itself is quarantined (unsigned), and the agent said what it did.
+    await until('the forgery to be quarantined', async () =>
+      (await master.query('select seq from dead_letters where seq = $1', [forgedSeq])).length === 1 ? true : undefined,
+    );
+    // web-2 found its id taken on another subject and stored its return under a new one.
+    const cli = await connectNats({ servers: natsUrl, auth: { credsFile: path.join(master.root, 'pki', 'cli.creds'), caFile } });
+    try {
+      const m = await (await jetstreamManager(cli)).streams.getMessage('LEDGER', { last_by_subj: subjects.jobRet(jid!, 'web-2') });
+      expect(m?.header.get('Nats-Msg-Id')).toBe(`${msgIds.jobRet(jid!, 'web-2')}:${forgedSeq}`);
+    } finally {
+      await cli.close();
+    }
+    const lookup = await master.run(['runner', 'jobs.lookup_jid', jid!]);
+    expect(lookup.stdout).toBe('web-2:\n    True\n');
   }, 90_000);
 });
