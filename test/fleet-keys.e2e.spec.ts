@@ -160,6 +160,10 @@ describe('agents on other hosts, admitted by key', () => {
       await expect(jsm.streams.update('LEDGER', { sealed: true } as never)).rejects.toThrow(/Permissions Violation/);
       await expect(jsm.consumers.delete('LEDGER', 'projector')).rejects.toThrow(/Permissions Violation/);
       await expect(jsm.streams.getMessage('LEDGER', { seq: 1 })).rejects.toThrow(/Permissions Violation/);
+      // Other agents' large returns: the object store bucket cannot be read either.
+      await expect(jsm.streams.getMessage('OBJ_ledger_returns', { seq: 1 })).rejects.toThrow(/Permissions Violation/);
+      await expect(jsm.direct.getMessage('OBJ_ledger_returns', { seq: 1 })).rejects.toThrow(/Permissions Violation/);
+      await expect(jsm.streams.info('OBJ_ledger_returns')).rejects.toThrow(/Permissions Violation/);
       for (const subject of ['ledger.>', 'jobledger.api.>', '_INBOX.>']) {
         const sub = nc.subscribe(subject);
         // A subscription the server refuses ends with the server's error.
@@ -371,4 +375,18 @@ describe('agents on other hosts, admitted by key', () => {
     const lookup = await master.run(['runner', 'jobs.lookup_jid', jid!]);
     expect(lookup.stdout).toBe('web-2:\n    True\n');
   }, 90_000);
+
+  it('stores a large return from another host in the object store, without reading the bucket', async () => {
+    const size = 1_200_000;
+    const r = await master.run(['run', '-v', '--out', 'json', 'web-2', 'cmd.run', `head -c ${size} /dev/zero | tr '\\0' y`]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const jid = /jid (\d{20})/.exec(r.stdout)![1]!;
+    expect((JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))) as Record<string, string>)['web-2']).toBe('y'.repeat(size));
+    const rows = await until('the large return to be projected', async () => {
+      const q = await master.query<{ n: number }>(`select length("return" #>> '{}')::int as n from salt_returns where jid = $1`, [jid]);
+      return q.length > 0 ? q : undefined;
+    });
+    expect(rows).toEqual([{ n: size }]);
+  }, 60_000);
 });

@@ -43,6 +43,9 @@ describe('returns larger than a NATS message', () => {
       .find((e) => e.event.type === 'job.returned')!;
     expect(returned.event.data.return).toBeNull();
     expect(returned.event.data.return_object).toMatchObject({ bucket: 'ledger_returns', size: SIZE + 2 });
+    // Named by the job, the agent and a random nonce (other agents cannot guess it).
+    const objectName = (returned.event.data.return_object as { name: string }).name;
+    expect(objectName).toMatch(new RegExp(`^${jid}\\.${AGENT}\\.[A-Za-z0-9_-]{16}$`));
 
     const verify = await home.run(['audit', 'verify']);
     expect(verify.stdout).toMatch(/^audit verify: OK: /m);
@@ -51,14 +54,14 @@ describe('returns larger than a NATS message', () => {
     // The object taken away behind the ledger's back: the audit names it.
     const nc = await connect(home.natsOptions());
     try {
-      await (await new Objm(nc).open('ledger_returns')).delete(`${jid}.${AGENT}`);
+      await (await new Objm(nc).open('ledger_returns')).delete(objectName);
     } finally {
       await nc.close();
     }
     const after = await home.run(['audit', 'verify']);
     expect(after.code).toBe(1);
     expect(after.stdout).toContain(
-      `ledger_returns: seq ${returned.seq} jid ${jid} id ${AGENT}: the return object ledger_returns/${jid}.${AGENT} is missing\n`,
+      `ledger_returns: seq ${returned.seq} jid ${jid} id ${AGENT}: the return object ledger_returns/${objectName} is missing\n`,
     );
   });
 });

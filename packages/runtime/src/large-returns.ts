@@ -1,6 +1,8 @@
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { decodeEvent, inlineReturn, RETURNS_BUCKET, returnObjectName, type JobReturnedData, type ReturnObject } from '@jobledger/core';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { createHash, randomBytes } from 'node:crypto';
+import { jetstream } from '@nats-io/jetstream';
+import { headers, type NatsConnection } from '@nats-io/transport-node';
 
 /** What reading and writing large returns needs of a ledger connection. */
 export type ReturnsConnection = { nc: NatsConnection };
@@ -35,12 +37,66 @@ export function returnsStore(ledger: ReturnsConnection): Promise<ObjectStore> {
   return s;
 }
 
-/** Stores an agent's return for a job; the reference goes into its `job.returned` event. */
+/** Chunk size of stored returns (the object store's default). */
+const CHUNK = 128 * 1024;
+
+/** Base64url with padding, as the object store writes names into subjects and digests. */
+function paddedBase64url(bytes: Uint8Array): string {
+  const b = Buffer.from(bytes).toString('base64url');
+  return b + '='.repeat((4 - (b.length % 4)) % 4);
+}
+
+/**
+ * Stores an agent's return for a job; the reference goes into its `job.returned` event. The object
+ * is written in the object store's own format (chunks, then the meta message that rolls up any
+ * earlier one) by plain publishes: nats.js's `put` reads the bucket first, and agents may not
+ * read it (other agents' returns are in it). Chunk ids and the name's nonce are random, so no
+ * other agent can aim at them.
+ */
 export async function storeReturn(ledger: ReturnsConnection, jid: string, id: string, value: unknown): Promise<ReturnObject> {
-  const store = await returnsStore(ledger);
-  const name = returnObjectName(jid, id);
-  const info = await store.putBlob({ name }, encoder.encode(JSON.stringify(value ?? null)));
-  return { bucket: RETURNS_BUCKET, name, size: info.size, digest: info.digest };
+  const js = jetstream(ledger.nc);
+  const bytes = encoder.encode(JSON.stringify(value ?? null));
+  const name = returnObjectName(jid, id, randomBytes(12).toString('base64url'));
+  const chunkId = randomBytes(16).toString('base64url');
+  const max = Math.min(CHUNK, ledger.nc.info?.max_payload ?? CHUNK);
+  const sha = createHash('sha256');
+  let chunks = 0;
+  for (let at = 0; at < bytes.length; at += max) {
+    const chunk = bytes.subarray(at, at + max);
+    sha.update(chunk);
+    try {
+      await js.publish(`$O.${RETURNS_BUCKET}.C.${chunkId}`, chunk, { msgID: `${chunkId}:${chunks}` });
+    } catch (err) {
+      // No stream answers for the subject: the bucket is missing (nats.js says "jetstream is not enabled").
+      if (chunks === 0 && err instanceof Error && /not enabled|no responders/i.test(err.message)) {
+        throw new ReturnObjectError(`the object store bucket ${RETURNS_BUCKET} does not exist (the master makes it when it starts)`, {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+    chunks++;
+  }
+  const digest = `SHA-256=${paddedBase64url(sha.digest())}`;
+  const meta = {
+    name,
+    description: '',
+    options: { max_chunk_size: max },
+    bucket: RETURNS_BUCKET,
+    nuid: chunkId,
+    size: bytes.length,
+    chunks,
+    mtime: new Date().toISOString(),
+    digest,
+    deleted: false,
+  };
+  const h = headers();
+  h.set('Nats-Rollup', 'sub');
+  await js.publish(`$O.${RETURNS_BUCKET}.M.${paddedBase64url(encoder.encode(name))}`, JSON.stringify(meta), {
+    headers: h,
+    msgID: `${chunkId}:meta`,
+  });
+  return { bucket: RETURNS_BUCKET, name, size: bytes.length, digest };
 }
 
 /** The return data with its stored return in place; data without `return_object` as it is. */

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Kvm } from '@nats-io/kv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENTS_BUCKET, encodeAgentId, genJid, subjects, type AgentPresence } from '@jobledger/core';
-import { resolveReturn } from '@jobledger/runtime';
+import { resolveReturn, returnsStore } from '@jobledger/runtime';
 import { AGENT_MAIN, AgentProcess, buildAgent, eventually, Probe, processRunning, Workspace } from './testing/harness.js';
 
 const IDS = ['192.168.153.141', '192.168.153.142', '192.168.153.136'];
@@ -181,13 +181,19 @@ describe('agent process', () => {
   });
 
   it('a return larger than a NATS message goes to the object store, and its event names it', async () => {
+    // The master makes the bucket at start; the agent only writes into it.
+    await returnsStore(probe.ledger);
     const { jid } = await probe.publishJob({ fun: 'cmd.run', arg: ['head -c 1500000 /dev/zero | tr "\\0" a'], tgt: '192.168.153.136' });
     const [r] = await probe.waitReturns(jid, 1);
     expect(r).toMatchObject({
       retcode: 0,
       success: true,
       return: null,
-      return_object: { bucket: 'ledger_returns', name: `${jid}.192_2E168_2E153_2E136`, size: 1_500_002 },
+      return_object: {
+        bucket: 'ledger_returns',
+        name: expect.stringMatching(new RegExp(`^${jid}\\.192_2E168_2E153_2E136\\.[\\w-]{16}$`)),
+        size: 1_500_002,
+      },
     });
     const whole = await resolveReturn(probe.ledger, r!);
     expect(whole.return).toBe('a'.repeat(1_500_000));

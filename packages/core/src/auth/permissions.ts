@@ -68,7 +68,6 @@ export function agentPermissions(o: AgentPermissionOptions): SubjectPermissions 
     `${JS}.INFO`,
     `${JS}.STREAM.INFO.${s}`,
     `${JS}.STREAM.INFO.KV_${AGENTS_BUCKET}`,
-    `${JS}.STREAM.INFO.OBJ_${RETURNS_BUCKET}`,
     `${JS}.CONSUMER.INFO.${s}.${g}`,
     // nats-server 2.9 names the filter in the create subject; only job publications.
     `${JS}.CONSUMER.CREATE.${s}.${g}.ledger.job.*.new`,
@@ -77,13 +76,10 @@ export function agentPermissions(o: AgentPermissionOptions): SubjectPermissions 
     // Its own durable only, recreated for catch-up.
     `${JS}.CONSUMER.DELETE.${s}.${g}`,
     `$JS.ACK.${s}.${g}.>`,
-    // Large returns: chunks and meta of the object store (names are hashed into the subject).
+    // Large returns: chunks and meta of the object store, written without reading the bucket
+    // (runtime's storeReturn); names and chunk ids are random, so other agents cannot aim at them.
     `$O.${RETURNS_BUCKET}.C.*`,
     `$O.${RETURNS_BUCKET}.M.*`,
-    `${JS}.DIRECT.GET.OBJ_${RETURNS_BUCKET}.>`,
-    // nats.js's object store looks an object up before it writes one. This lets an agent read
-    // the bucket's other objects too (other agents' large returns): see docs/security.md.
-    `${JS}.STREAM.MSG.GET.OBJ_${RETURNS_BUCKET}`,
   ];
   for (const id of o.ids) {
     const t = encodeAgentId(id);

@@ -36,9 +36,13 @@ export type JobReturned = z.infer<typeof jobReturned>;
 
 export const jobReturnedTag = (j: string, id: string) => `salt/job/${j}/ret/${id}`;
 
-/** The object name of an agent's large return for a job: `<jid>.<encoded agent id>`. */
-export function returnObjectName(jid: string, id: string): string {
-  return `${jid}.${encodeAgentId(id)}`;
+/**
+ * The object name of an agent's large return for a job: `<jid>.<encoded agent id>.<nonce>`. The
+ * nonce (random, chosen by the agent) keeps the name unguessable to other agents, which may write
+ * objects into the bucket but cannot read it or the returns that name the objects.
+ */
+export function returnObjectName(jid: string, id: string, nonce: string): string {
+  return `${jid}.${encodeAgentId(id)}.${nonce}`;
 }
 
 /** The return data with the stored return put back in place of its `return_object`. */
