@@ -47,9 +47,10 @@ const program = new Command('jobledger')
 program
   .command('up')
   .description('start nats-server, PostgreSQL, the dispatcher, the projector and agents under $JOBLEDGER_HOME')
-  .option('--agents <ids>', 'comma-separated agent ids to host (default: this host name)')
+  .option('--agents <ids>', "comma-separated agent ids to host, ranges as 'web-[1-1000]' or 'web-[001-100]' (default: this host name)")
+  .option('--agent-processes <n>', 'agent processes to spread the ids over (default: one per id up to 8 ids, then 4)', integer)
   .option('--detach', 'return once everything is ready, leaving it running in the background')
-  .action(async (opts: { agents?: string; detach?: boolean }) => {
+  .action(async (opts: { agents?: string; agentProcesses?: number; detach?: boolean }) => {
     const { upCommand } = await import('./commands/up.js');
     process.exitCode = await upCommand(opts);
   });
@@ -242,13 +243,15 @@ program
   .command('agent')
   .description("Salt's salt-minion: makes this home's key, waits to be accepted, then runs jobs for the accepted ids")
   .option('--master <url>', 'the master, as `jobledger master url` prints it (tls://host:port); default: master: of minion.yaml')
-  .option('--id <id>', 'an id to host (repeatable; default: id: of minion.yaml, else the host name)', (v: string, acc: string[] = []) => [
-    ...acc,
-    v,
-  ])
+  .option(
+    '--id <id>',
+    "an id to host, or a range as 'web-[1-100]' (repeatable; default: id: of minion.yaml, else the host name)",
+    (v: string, acc: string[] = []) => [...acc, v],
+  )
+  .option('--ids-file <file>', 'a file of ids to host: one id or range per line, # comments')
   .option('--master-port <port>', "the master's keyserver port (Salt's master_port; default: the URL's port + 1)", integer)
   .option('--detach', 'return once the key is sent, leaving the agent running in the background')
-  .action(async (opts: { master?: string; id?: string[]; masterPort?: number; detach?: boolean }) => {
+  .action(async (opts: { master?: string; id?: string[]; idsFile?: string; masterPort?: number; detach?: boolean }) => {
     const { agentCommand } = await import('./commands/agent.js');
     process.exitCode = await agentCommand(opts);
   });

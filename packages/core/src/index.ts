@@ -19,3 +19,4 @@ export * from './returners/contract.js';
 export * from './returners/options.js';
 export * from './auth/index.js';
 export * from './limits.js';
+export * from './id-ranges.js';

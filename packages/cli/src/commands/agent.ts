@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { invalidAgentId, minionTexts } from '@jobledger/core';
+import { expandIdList, expandIdWord, IdListError, invalidAgentId, minionTexts } from '@jobledger/core';
 import { configFilePath, readConfigFile, sleepUnlessAborted } from '@jobledger/runtime';
 import type * as Pki from '@jobledger/runtime/pki';
 import { homeLayout, readState, writeState, type HomeLayout } from '../home.js';
@@ -16,9 +16,19 @@ type PkiModule = typeof Pki;
 const BIN = fileURLToPath(new URL('../../bin/jobledger.js', import.meta.url));
 export const AGENT_MARKER = 'jobledger.js agent';
 
+function readIdsFile(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new MasterLinkError(`cannot read the ids file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, false);
+  }
+}
+
 export interface AgentOptions {
   master?: string;
   id?: string[];
+  /** A file of ids: one id, list or range per line, `#` comments. */
+  idsFile?: string;
   masterPort?: number;
   detach?: boolean;
 }
@@ -42,7 +52,17 @@ export function agentSettings(home: string, opts: AgentOptions, env: NodeJS.Proc
   const parsed = new URL(natsUrl);
   if (parsed.protocol !== 'tls:') throw new MasterLinkError(`the master URL must be tls://host:port, got ${master}`, false);
   const confIds = Array.isArray(conf.id) ? conf.id.map(String) : typeof conf.id === 'string' ? [conf.id] : undefined;
-  const ids = opts.id && opts.id.length > 0 ? opts.id : (confIds ?? [os.hostname()]);
+  let flagged: string[];
+  try {
+    flagged = [
+      ...(opts.id ?? []).flatMap((word) => expandIdWord(word)),
+      ...(opts.idsFile !== undefined ? expandIdList(readIdsFile(opts.idsFile), { file: true }) : []),
+    ];
+  } catch (err) {
+    if (err instanceof IdListError) throw new MasterLinkError(err.message, false);
+    throw err;
+  }
+  const ids = flagged.length > 0 ? flagged : (confIds ?? [os.hostname()]);
   for (const id of ids) {
     const bad = invalidAgentId(id);
     if (bad) throw new MasterLinkError(`invalid id '${id.slice(0, 80)}': ${bad}`, false);
@@ -89,7 +109,13 @@ async function startDetached(home: HomeLayout, opts: AgentOptions): Promise<numb
   fs.rmSync(readyFile, { force: true });
   const logFile = path.join(home.logDir, 'minion.log');
   const out = fs.openSync(logFile, 'a');
-  const args = [BIN, 'agent', ...(opts.master ? ['--master', opts.master] : []), ...(opts.id ?? []).flatMap((id) => ['--id', id])];
+  const args = [
+    BIN,
+    'agent',
+    ...(opts.master ? ['--master', opts.master] : []),
+    ...(opts.id ?? []).flatMap((id) => ['--id', id]),
+    ...(opts.idsFile !== undefined ? ['--ids-file', path.resolve(opts.idsFile)] : []),
+  ];
   if (opts.masterPort !== undefined) args.push('--master-port', String(opts.masterPort));
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out], env: process.env });
   fs.closeSync(out);

@@ -14,6 +14,7 @@ import {
   type NatsAuth,
 } from '@jobledger/runtime';
 import type * as Pki from '@jobledger/runtime/pki';
+import { defaultAgentProcesses, expandIdList, IdListError, invalidAgentId, spreadIds } from '@jobledger/core';
 import { ensureDatabaseRoles } from '../embedded/database-roles.js';
 import { syncLedgerKeys } from './ledger-keys.js';
 import { startNatsServer, type NatsServerHandle } from '../embedded/nats-server.js';
@@ -29,6 +30,8 @@ const DATABASE = 'jobledger';
 
 export interface UpOptions {
   agents?: string;
+  /** How many agent processes host the ids (default: one per id up to 8 ids, then 4). */
+  agentProcesses?: number;
   detach?: boolean;
   /** `master`: the master side only (Salt's salt-master); `up` (default): with local agents. */
   role?: MasterRoleCommand;
@@ -36,12 +39,21 @@ export interface UpOptions {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** The ids `up` hosts, as its summary prints them: all of them for a few, a count for a fleet. */
+function describeAgents(groups: string[][]): string {
+  const ids = groups.flat();
+  if (ids.length <= 12) return ids.join(', ');
+  return `${ids.slice(0, 3).join(', ')} … ${ids.at(-1)!} (${ids.length} ids in ${groups.length} processes)`;
+}
+
+/** `--agents`: ids and ranges (`web-[1-1000]`), each id once; an error names what is wrong. */
 function parseAgentIds(agents: string | undefined): string[] {
-  const ids = (agents ?? os.hostname())
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-  return [...new Set(ids)];
+  const ids = expandIdList(agents ?? os.hostname());
+  for (const id of ids) {
+    const bad = invalidAgentId(id);
+    if (bad) throw new IdListError(`invalid id '${id.slice(0, 80)}': ${bad}`);
+  }
+  return ids;
 }
 
 /** `jobledger up` / `jobledger master`: the supervisor in the foreground, or (`--detach`) started in the background. */
@@ -56,7 +68,21 @@ export async function upCommand(opts: UpOptions): Promise<number> {
     process.stderr.write(`jobledger is already up under ${home.root} (supervisor pid ${running}); run \`npx jobledger down\` first\n`);
     return 1;
   }
-  return opts.detach ? startDetached(home, opts) : supervise(home, role, role === 'master' ? [] : parseAgentIds(opts.agents));
+  let groups: string[][] = [];
+  if (role === 'up') {
+    try {
+      const ids = parseAgentIds(opts.agents);
+      const processes = opts.agentProcesses ?? defaultAgentProcesses(ids.length);
+      if (!Number.isInteger(processes) || processes < 1)
+        throw new IdListError(`--agent-processes must be a whole number ≥ 1, got ${processes}`);
+      groups = spreadIds(ids, processes);
+    } catch (err) {
+      if (!(err instanceof IdListError)) throw err;
+      process.stderr.write(`jobledger ${role}: ${err.message}\n`);
+      return 1;
+    }
+  }
+  return opts.detach ? startDetached(home, opts) : supervise(home, role, groups);
 }
 
 async function startDetached(home: HomeLayout, opts: UpOptions): Promise<number> {
@@ -65,7 +91,12 @@ async function startDetached(home: HomeLayout, opts: UpOptions): Promise<number>
   fs.rmSync(readyFile, { force: true });
   const logFile = path.join(home.logDir, 'up.log');
   const out = fs.openSync(logFile, 'a');
-  const args = [BIN, opts.role ?? 'up', ...(opts.agents ? ['--agents', opts.agents] : [])];
+  const args = [
+    BIN,
+    opts.role ?? 'up',
+    ...(opts.agents ? ['--agents', opts.agents] : []),
+    ...(opts.agentProcesses !== undefined ? ['--agent-processes', String(opts.agentProcesses)] : []),
+  ];
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out], env: process.env });
   fs.closeSync(out);
   child.unref();
@@ -180,7 +211,7 @@ async function reissueLocalAgentCreds(
 }
 
 /** Runs everything until SIGTERM/SIGINT, restarting a service that dies. */
-async function supervise(home: HomeLayout, role: MasterRoleCommand, agentIds: string[]): Promise<number> {
+async function supervise(home: HomeLayout, role: MasterRoleCommand, agentGroups: string[][]): Promise<number> {
   for (const d of [home.root, home.runDir, home.logDir]) fs.mkdirSync(d, { recursive: true });
   const log = (msg: string) => process.stdout.write(`${new Date().toISOString()} ${msg}\n`);
 
@@ -290,12 +321,12 @@ async function supervise(home: HomeLayout, role: MasterRoleCommand, agentIds: st
     });
     const agentSpecs: ServiceSpec[] = [];
     const localAgents = new Map<string, () => Promise<boolean>>();
-    for (const [i, id] of agentIds.entries()) {
+    for (const [i, group] of agentGroups.entries()) {
       const name = `agent-${i + 1}`;
-      const local = nats ? await localAgentCreds(pki, pkiDir, name, [id], stream) : undefined;
+      const local = nats ? await localAgentCreds(pki, pkiDir, name, group, stream) : undefined;
       if (local)
         localAgents.set(name, () =>
-          reissueLocalAgentCreds(pki, pkiDir, name, [id], stream, (ids) =>
+          reissueLocalAgentCreds(pki, pkiDir, name, group, stream, (ids) =>
             syncLedgerKeys(pki, pkiDir, { natsUrl, stream, auth: cliAuth }, ids),
           ),
         );
@@ -307,7 +338,7 @@ async function supervise(home: HomeLayout, role: MasterRoleCommand, agentIds: st
           ...(local
             ? { ...authEnv({ credsFile: local.credsFile, caFile: files.ca }), JOBLEDGER_AGENT_GROUP: local.group }
             : authEnv(envAuth)),
-          JOBLEDGER_AGENT_IDS: id,
+          JOBLEDGER_AGENT_IDS: group.join(','),
         },
       });
     }
@@ -363,7 +394,7 @@ async function supervise(home: HomeLayout, role: MasterRoleCommand, agentIds: st
       `  nats:       ${natsUrl}\n` +
       `  keys:       https://${listen.iface}:${retPort} (master_finger: '${masterPki.fingerprint}')\n` +
       `  postgresql: ${redact(databaseUrl)}\n` +
-      (role === 'up' ? `  agents:     ${agentIds.join(', ')}\n` : '');
+      (role === 'up' ? `  agents:     ${describeAgents(agentGroups)}\n` : '');
     fs.writeFileSync(path.join(home.runDir, 'up.ready'), summary);
     log('ready');
     const signal = await stopSignal;
