@@ -2,6 +2,7 @@
 // (and `master_job_cache` / `event_return` of the master configuration file, read at start).
 import { serviceMain } from '@jobledger/runtime';
 import { loadConfig } from './config.js';
+import { acquireLeadership } from './leadership.js';
 import { startProjector } from './projector.js';
 import { startProjectorReturnerFeeds } from './returner-feed.js';
 
@@ -9,16 +10,25 @@ await serviceMain({
   name: 'projector',
   loadConfig,
   start: async (config, logger) => {
-    const projector = await startProjector(config, logger);
-    // Beside the projection, each on its own consumer and checkpoint: a returner never holds it up.
-    const feeds = await startProjectorReturnerFeeds(config, logger).catch(async (err: unknown) => {
-      await projector.stop();
-      throw err;
-    });
+    // Ready at once, active or standby: the projection and the feeds start once the lock is ours.
+    const leadership = acquireLeadership(config.databaseUrl, config.consumer, logger);
+    let stopActive: (() => Promise<void>) | undefined;
+    const active = (async () => {
+      if (!(await leadership.acquired)) return;
+      const projector = await startProjector(config, logger);
+      // Beside the projection, each on its own consumer and checkpoint: a returner never holds it up.
+      const feeds = await startProjectorReturnerFeeds(config, logger).catch(async (err: unknown) => {
+        await projector.stop();
+        throw err;
+      });
+      stopActive = () => Promise.all([feeds.stop(), projector.stop()]).then(() => undefined);
+      await Promise.race([projector.done, leadership.lost]);
+    })();
     return {
-      done: projector.done,
+      done: active,
       stop: async () => {
-        await Promise.all([feeds.stop(), projector.stop()]);
+        await stopActive?.();
+        await leadership.release();
       },
     };
   },

@@ -32,6 +32,8 @@ export interface UpOptions {
   agents?: string;
   /** How many agent processes host the ids (default: one per id up to 8 ids, then 4). */
   agentProcesses?: number;
+  /** Also a standby projector and a second dispatcher (`up --standby`, `master --standby`). */
+  standby?: boolean;
   detach?: boolean;
   /** `master`: the master side only (Salt's salt-master); `up` (default): with local agents. */
   role?: MasterRoleCommand;
@@ -82,7 +84,7 @@ export async function upCommand(opts: UpOptions): Promise<number> {
       return 1;
     }
   }
-  return opts.detach ? startDetached(home, opts) : supervise(home, role, groups);
+  return opts.detach ? startDetached(home, opts) : supervise(home, role, groups, opts.standby ?? false);
 }
 
 async function startDetached(home: HomeLayout, opts: UpOptions): Promise<number> {
@@ -96,6 +98,7 @@ async function startDetached(home: HomeLayout, opts: UpOptions): Promise<number>
     opts.role ?? 'up',
     ...(opts.agents ? ['--agents', opts.agents] : []),
     ...(opts.agentProcesses !== undefined ? ['--agent-processes', String(opts.agentProcesses)] : []),
+    ...(opts.standby ? ['--standby'] : []),
   ];
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out], env: process.env });
   fs.closeSync(out);
@@ -211,7 +214,7 @@ async function reissueLocalAgentCreds(
 }
 
 /** Runs everything until SIGTERM/SIGINT, restarting a service that dies. */
-async function supervise(home: HomeLayout, role: MasterRoleCommand, agentGroups: string[][]): Promise<number> {
+async function supervise(home: HomeLayout, role: MasterRoleCommand, agentGroups: string[][], standby: boolean): Promise<number> {
   for (const d of [home.root, home.runDir, home.logDir]) fs.mkdirSync(d, { recursive: true });
   const log = (msg: string) => process.stdout.write(`${new Date().toISOString()} ${msg}\n`);
 
@@ -344,13 +347,22 @@ async function supervise(home: HomeLayout, role: MasterRoleCommand, agentGroups:
     }
     // The local agents' keys are in the ledger before they append anything signed with them.
     await syncLedgerKeys(pki, pkiDir, { natsUrl, stream, auth: cliAuth });
+    const dispatcherEnv = {
+      ...common,
+      ...(readOnlyDatabaseUrl ? { DATABASE_URL: readOnlyDatabaseUrl } : {}),
+      ...authEnv(roleAuth('dispatcher')),
+    };
+    const projectorEnv = { ...common, ...authEnv(roleAuth('projector')) };
     const specs: ServiceSpec[] = [
-      {
-        name: 'dispatcher',
-        kind: 'dispatcher',
-        env: { ...common, ...(readOnlyDatabaseUrl ? { DATABASE_URL: readOnlyDatabaseUrl } : {}), ...authEnv(roleAuth('dispatcher')) },
-      },
-      { name: 'projector', kind: 'projector', env: { ...common, ...authEnv(roleAuth('projector')) } },
+      { name: 'dispatcher', kind: 'dispatcher', env: dispatcherEnv },
+      { name: 'projector', kind: 'projector', env: projectorEnv },
+      // Spares: a second dispatcher in the queue group, a projector waiting for the lock (leadership.ts).
+      ...(standby
+        ? ([
+            { name: 'dispatcher-2', kind: 'dispatcher', env: dispatcherEnv },
+            { name: 'projector-standby', kind: 'projector', env: projectorEnv },
+          ] satisfies ServiceSpec[])
+        : []),
       {
         name: 'keyserver',
         kind: 'keyserver',
