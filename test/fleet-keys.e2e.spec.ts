@@ -11,6 +11,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { encodeAgentId, inboxPrefix, msgIds, SIGNATURE_HEADER, SIGNER_HEADER, signedBytes, subjects } from '@jobledger/core';
 import { connectNats, credsUserKey } from '@jobledger/runtime';
 import { CliHome } from './support/cli.js';
+import { until } from './support/until.js';
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -21,16 +22,6 @@ function freePort(): Promise<number> {
       srv.close(() => resolve(addr.port));
     });
   });
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 const keys = (k: { accepted?: string[]; pending?: string[] }) =>

@@ -5,18 +5,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliHome } from './support/cli.js';
+import { until } from './support/until.js';
 
 const home = new CliHome('jobledger-standby-');
-
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** The agents that answered True, in any order (Salt prints returns as they arrive). */
 const trueFrom = (stdout: string) => (stdout.match(/^[\w-]+(?=:\n {4}True$)/gm) ?? []).sort();
