@@ -88,11 +88,11 @@ export class CliHome {
    * Connection options for a test that talks to this home's nats-server itself: the admin
    * credentials and the master's CA (the server refuses anyone without credentials).
    */
-  natsOptions(): { servers: string; authenticator: ReturnType<typeof credsAuthenticator>; inboxPrefix: string; tls: { caFile: string } } {
+  natsOptions(): { servers: string[]; authenticator: ReturnType<typeof credsAuthenticator>; inboxPrefix: string; tls: { caFile: string } } {
     const state = JSON.parse(fs.readFileSync(path.join(this.root, 'state.json'), 'utf8')) as { natsUrl: string };
     const creds = fs.readFileSync(path.join(this.root, 'pki', 'admin.creds'), 'utf8');
     return {
-      servers: state.natsUrl,
+      servers: state.natsUrl.split(','), // a cluster's nodes
       authenticator: credsAuthenticator(new TextEncoder().encode(creds)),
       inboxPrefix: inboxPrefix(credsUserKey(creds)),
       tls: { caFile: path.join(this.root, 'pki', 'ca.pem') },

@@ -50,8 +50,9 @@ program
   .option('--agents <ids>', "comma-separated agent ids to host, ranges as 'web-[1-1000]' or 'web-[001-100]' (default: this host name)")
   .option('--agent-processes <n>', 'agent processes to spread the ids over (default: one per id up to 8 ids, then 4)', integer)
   .option('--standby', 'also a standby projector and a second dispatcher, which take over when the first ones die')
+  .option('--cluster <n>', 'run n local nats-servers as one JetStream cluster, the ledger replicated on each (R<n>)', integer)
   .option('--detach', 'return once everything is ready, leaving it running in the background')
-  .action(async (opts: { agents?: string; agentProcesses?: number; standby?: boolean; detach?: boolean }) => {
+  .action(async (opts: { agents?: string; agentProcesses?: number; standby?: boolean; cluster?: number; detach?: boolean }) => {
     const { upCommand } = await import('./commands/up.js');
     process.exitCode = await upCommand(opts);
   });
@@ -228,8 +229,9 @@ const master = program
   .command('master')
   .description("Salt's salt-master: nats-server, PostgreSQL, the dispatcher, the projector and the keyserver under $JOBLEDGER_HOME")
   .option('--standby', 'also a standby projector and a second dispatcher, which take over when the first ones die')
+  .option('--cluster <n>', 'run n local nats-servers as one JetStream cluster, the ledger replicated on each (R<n>)', integer)
   .option('--detach', 'return once everything is ready, leaving it running in the background')
-  .action(async (opts: { standby?: boolean; detach?: boolean }) => {
+  .action(async (opts: { standby?: boolean; cluster?: number; detach?: boolean }) => {
     const { upCommand } = await import('./commands/up.js');
     process.exitCode = await upCommand({ ...opts, role: 'master' });
   });

@@ -26,11 +26,11 @@ const RETURN_OBJECT_KEY = Buffer.from('"return_object"');
 const decoder = new TextDecoder();
 const stores = new WeakMap<NatsConnection, Promise<ObjectStore>>();
 
-/** The bucket of large returns (created when missing), one handle per ledger connection. */
-export function returnsStore(ledger: ReturnsConnection): Promise<ObjectStore> {
+/** The bucket of large returns (created when missing, with `replicas`), one handle per ledger connection. */
+export function returnsStore(ledger: ReturnsConnection, replicas = 1): Promise<ObjectStore> {
   let s = stores.get(ledger.nc);
   if (!s) {
-    s = new Objm(ledger.nc).create(RETURNS_BUCKET, { storage: 'file' });
+    s = new Objm(ledger.nc).create(RETURNS_BUCKET, { storage: 'file', replicas });
     s.catch(() => stores.delete(ledger.nc));
     stores.set(ledger.nc, s);
   }

@@ -33,10 +33,22 @@ export function natsAuthOptions(auth: NatsAuth | undefined): Partial<ConnectionO
   return out;
 }
 
-/** Connects with the given credentials (none: an open server, as in the tests). */
+/** `JOBLEDGER_NATS_URL` may list the nodes of a cluster: `tls://a:4222,tls://b:4222`. */
+export function natsServerList(servers: string | string[]): string[] {
+  return (Array.isArray(servers) ? servers : [servers])
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+/**
+ * Connects with the given credentials (none: an open server, as in the tests), to any of the
+ * servers listed; on a lost connection the client goes on to the others (and the ones the
+ * cluster announces).
+ */
 export async function connectNats(
   opts: Partial<ConnectionOptions> & { servers: string | string[]; auth?: NatsAuth },
 ): Promise<NatsConnection> {
-  const { auth, ...rest } = opts;
-  return connect({ ...rest, ...natsAuthOptions(auth) });
+  const { auth, servers, ...rest } = opts;
+  return connect({ ...rest, servers: natsServerList(servers), ...natsAuthOptions(auth) });
 }

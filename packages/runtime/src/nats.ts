@@ -70,9 +70,9 @@ export async function ensureStream(jsm: JetStreamManager, name: string, replicas
   }
 }
 
-/** The KV bucket of agent presence (key: encoded agent id). */
-export async function openAgentsBucket(ledger: Ledger): Promise<KV> {
+/** The KV bucket of agent presence (key: encoded agent id); `replicas` only counts when it is created. */
+export async function openAgentsBucket(ledger: Ledger, replicas = 1): Promise<KV> {
   const kvm = new Kvm(ledger.nc);
   // Created when missing; an existing bucket is only looked up (what every role may do).
-  return kvm.create(AGENTS_BUCKET, { history: 1 });
+  return kvm.create(AGENTS_BUCKET, { history: 1, replicas });
 }

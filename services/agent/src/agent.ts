@@ -462,7 +462,10 @@ class Agent implements AgentHandle {
   private async consumeLoop(): Promise<void> {
     try {
       const consumer = await this.ledger.js.consumers.get(this.config.stream, this.group);
-      this.messages = await consumer.consume({ max_messages: 256 });
+      // Short pulls and a heartbeat a second: a pull lost with its server (a cluster node killed,
+      // the consumer's leader moved, the consumer deleted) is noticed within about 2 s and
+      // pulled again, instead of after the client's default 30 s.
+      this.messages = await consumer.consume({ max_messages: 256, expires: 5_000, idle_heartbeat: 1_000 });
       void this.watchStatus(this.messages);
       if (this.stopping.signal.aborted) await this.messages.close();
       for await (const msg of this.messages) {

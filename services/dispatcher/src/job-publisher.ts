@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { headers, nuid, TimeoutError } from '@nats-io/transport-node';
 import {
@@ -33,7 +34,17 @@ export interface JobPublisherOptions {
 /** Attempts with a fresh jid when another publisher already holds the jid's subject. */
 const MAX_JIDS = 3;
 /** Attempts of one append (same jid, same msg id) after a PubAck timeout. */
-const MAX_APPEND_ATTEMPTS = 2;
+/**
+ * How long a publish of `job.published` is retried while the stream has no leader (an election
+ * in a cluster, a restarting nats-server): below the CLI's 20 s wait for the dispatcher's reply.
+ */
+const APPEND_RETRY_MS = 12_000;
+
+/** No PubAck in time, or nobody answering on the stream's subjects: a leader is being elected. */
+function leaderless(err: unknown): boolean {
+  // The client reports "no responders" as JetStreamNotEnabled, a class it does not export.
+  return err instanceof TimeoutError || (err instanceof Error && err.name === 'JetStreamNotEnabled');
+}
 
 type AppendOutcome = { stored: true; seq: number } | { stored: false; reason: string };
 
@@ -115,12 +126,14 @@ export class JobPublisher {
 
   /**
    * Appends `job.published` once: deterministic msg id plus "no message on this subject yet".
-   * A PubAck timeout is retried with the same message (deduplicated by the msg id); a duplicate
-   * ack is ours only if the stored message carries our publish id.
+   * A PubAck timeout or a leaderless stream is retried with the same message for up to 12 s
+   * (deduplicated by the msg id); a duplicate ack is ours only if the stored message carries our
+   * publish id.
    */
   private async append(jid: string, body: Uint8Array): Promise<AppendOutcome> {
     const { js, jsm, stream } = this.ledger;
     const publishId = nuid.next();
+    const deadline = Date.now() + APPEND_RETRY_MS;
     for (let attempt = 1; ; attempt++) {
       let ack;
       try {
@@ -137,8 +150,9 @@ export class JobPublisher {
         if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) {
           return { stored: false, reason: err.message };
         }
-        if (err instanceof TimeoutError && attempt < MAX_APPEND_ATTEMPTS) {
-          this.log.warn({ jid, attempt }, 'no PubAck in time; publishing again with the same msg id');
+        if (leaderless(err) && Date.now() < deadline) {
+          this.log.warn({ jid, attempt, err }, 'no PubAck; publishing again with the same msg id');
+          await delay(Math.min(1_000, 50 * 2 ** attempt));
           continue;
         }
         throw new LedgerUnavailableError(`appending job.published to stream ${stream} failed: ${(err as Error).message}`, { cause: err });

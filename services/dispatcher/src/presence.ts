@@ -11,6 +11,9 @@ export interface AgentDirectoryOptions {
   timeoutMs?: number;
 }
 
+/** How long `current()` keeps asking a bucket that does not answer (below the CLI's 20 s wait). */
+const PRESENCE_RETRY_MS = 8_000;
+
 export type PresenceSource = 'watch' | 'keys';
 
 /**
@@ -62,9 +65,19 @@ export class AgentDirectory {
 
   /** The agents as of now (`ids` for callers that need only those), and where they came from. */
   async current(): Promise<{ ids: string[]; agents: KnownAgent[]; source: PresenceSource }> {
-    const last = await this.lastRevision();
-    const agents = this.revision >= last ? this.knownAgents() : await this.readAgents();
-    return { ids: agents.map((a) => a.id), agents, source: this.revision >= last ? 'watch' : 'keys' };
+    // A bucket without a leader (an election in a cluster, a restarting server) is asked again.
+    const deadline = Date.now() + PRESENCE_RETRY_MS;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const last = await this.lastRevision();
+        const agents = this.revision >= last ? this.knownAgents() : await this.readAgents();
+        return { ids: agents.map((a) => a.id), agents, source: this.revision >= last ? 'watch' : 'keys' };
+      } catch (err) {
+        if (!(err instanceof LedgerUnavailableError) || this.stopped || Date.now() >= deadline) throw err;
+        this.log.warn({ err, attempt }, 'agent presence bucket not answering; asking again');
+        await new Promise((r) => setTimeout(r, Math.min(1_000, 100 * attempt)));
+      }
+    }
   }
 
   /** Lists the bucket's keys (`kv.keys()`), decoded to agent ids. */

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expandIdList, expandIdWord, IdListError, invalidAgentId, minionTexts } from '@jobledger/core';
-import { configFilePath, readConfigFile, sleepUnlessAborted } from '@jobledger/runtime';
+import { configFilePath, natsServerList, readConfigFile, sleepUnlessAborted } from '@jobledger/runtime';
 import type * as Pki from '@jobledger/runtime/pki';
 import { homeLayout, readState, writeState, type HomeLayout } from '../home.js';
 import { isOurs, reapRecorded, removePid, terminate, writePid } from '../supervisor/pids.js';
@@ -45,12 +45,20 @@ interface AgentSettings {
 export function agentSettings(home: string, opts: AgentOptions, env: NodeJS.ProcessEnv = process.env): AgentSettings {
   const file = configFilePath('minion', home, env);
   const conf = readConfigFile(file);
-  const master = opts.master ?? (typeof conf.master === 'string' ? conf.master : undefined);
+  // Salt's multi-master form too: `master:` as a list; on the command line, comma-separated (a cluster's nodes).
+  const master =
+    opts.master ??
+    (Array.isArray(conf.master) ? conf.master.map(String).join(',') : typeof conf.master === 'string' ? conf.master : undefined);
   if (!master)
     throw new MasterLinkError(`no master: give --master URL (what \`jobledger master url\` prints) or set master: in ${file}`, false);
-  const natsUrl = /^[a-z]+:\/\//.test(master) ? master : `tls://${master}:4505`;
-  const parsed = new URL(natsUrl);
-  if (parsed.protocol !== 'tls:') throw new MasterLinkError(`the master URL must be tls://host:port, got ${master}`, false);
+  const urls = natsServerList(master).map((m) => (/^[a-z]+:\/\//.test(m) ? m : `tls://${m}:4505`));
+  for (const url of urls)
+    if (!URL.canParse(url) || new URL(url).protocol !== 'tls:')
+      throw new MasterLinkError(`the master URL must be tls://host:port, got ${url.slice(0, 200)}`, false);
+  if (urls.length === 0) throw new MasterLinkError(`the master URL must be tls://host:port, got ${master.slice(0, 200)}`, false);
+  const natsUrl = urls.join(',');
+  // The keyserver listens beside the first node.
+  const parsed = new URL(urls[0]!);
   const confIds = Array.isArray(conf.id) ? conf.id.map(String) : typeof conf.id === 'string' ? [conf.id] : undefined;
   let flagged: string[];
   try {

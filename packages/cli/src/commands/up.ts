@@ -7,6 +7,7 @@ import pg from 'pg';
 import {
   configFilePath,
   migrateDatabase,
+  natsServerList,
   openAgentsBucket,
   openLedger,
   readConfigFile,
@@ -17,7 +18,7 @@ import type * as Pki from '@jobledger/runtime/pki';
 import { defaultAgentProcesses, expandIdList, IdListError, invalidAgentId, spreadIds } from '@jobledger/core';
 import { ensureDatabaseRoles } from '../embedded/database-roles.js';
 import { syncLedgerKeys } from './ledger-keys.js';
-import { startNatsServer, type NatsServerHandle } from '../embedded/nats-server.js';
+import { CLUSTER_NAME, MAX_CLUSTER_NODES, natsNodeName, startNatsNodes, type NatsNodes } from '../embedded/nats-cluster.js';
 import { startPostgres, type PostgresHandle } from '../embedded/postgres.js';
 import { homeLayout, readState, writeState, type HomeLayout } from '../home.js';
 import { isOurs, reapRecorded, removePid, terminate, writePid } from '../supervisor/pids.js';
@@ -34,6 +35,8 @@ export interface UpOptions {
   agentProcesses?: number;
   /** Also a standby projector and a second dispatcher (`up --standby`, `master --standby`). */
   standby?: boolean;
+  /** Local nats-servers as one JetStream cluster, the ledger's stream and buckets replicated on each (`--cluster N`). */
+  cluster?: number;
   detach?: boolean;
   /** `master`: the master side only (Salt's salt-master); `up` (default): with local agents. */
   role?: MasterRoleCommand;
@@ -62,12 +65,15 @@ function parseAgentIds(agents: string | undefined): string[] {
 export async function upCommand(opts: UpOptions): Promise<number> {
   const home = homeLayout();
   const role = opts.role ?? 'up';
-  const running = readState(home)?.supervisorPid;
-  if (
-    running !== undefined &&
-    (isOurs(running, SUPERVISOR_MARKERS.up) || isOurs(running, SUPERVISOR_MARKERS.master) || isOurs(running, 'jobledger.js agent'))
-  ) {
-    process.stderr.write(`jobledger is already up under ${home.root} (supervisor pid ${running}); run \`npx jobledger down\` first\n`);
+  const nodes = opts.cluster ?? 1;
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > MAX_CLUSTER_NODES) {
+    process.stderr.write(`jobledger ${role}: --cluster must be a whole number from 1 to ${MAX_CLUSTER_NODES}, got ${opts.cluster}\n`);
+    return 1;
+  }
+  if (nodes > 1 && process.env.JOBLEDGER_NATS_URL) {
+    process.stderr.write(
+      `jobledger ${role}: --cluster starts local nats-servers; JOBLEDGER_NATS_URL names servers of your own (list every node there instead)\n`,
+    );
     return 1;
   }
   let groups: string[][] = [];
@@ -84,7 +90,15 @@ export async function upCommand(opts: UpOptions): Promise<number> {
       return 1;
     }
   }
-  return opts.detach ? startDetached(home, opts) : supervise(home, role, groups, opts.standby ?? false);
+  const running = readState(home)?.supervisorPid;
+  if (
+    running !== undefined &&
+    (isOurs(running, SUPERVISOR_MARKERS.up) || isOurs(running, SUPERVISOR_MARKERS.master) || isOurs(running, 'jobledger.js agent'))
+  ) {
+    process.stderr.write(`jobledger is already up under ${home.root} (supervisor pid ${running}); run \`npx jobledger down\` first\n`);
+    return 1;
+  }
+  return opts.detach ? startDetached(home, opts) : supervise(home, role, groups, { standby: opts.standby ?? false, nodes });
 }
 
 async function startDetached(home: HomeLayout, opts: UpOptions): Promise<number> {
@@ -99,6 +113,7 @@ async function startDetached(home: HomeLayout, opts: UpOptions): Promise<number>
     ...(opts.agents ? ['--agents', opts.agents] : []),
     ...(opts.agentProcesses !== undefined ? ['--agent-processes', String(opts.agentProcesses)] : []),
     ...(opts.standby ? ['--standby'] : []),
+    ...(opts.cluster !== undefined ? ['--cluster', String(opts.cluster)] : []),
   ];
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out], env: process.env });
   fs.closeSync(out);
@@ -214,7 +229,12 @@ async function reissueLocalAgentCreds(
 }
 
 /** Runs everything until SIGTERM/SIGINT, restarting a service that dies. */
-async function supervise(home: HomeLayout, role: MasterRoleCommand, agentGroups: string[][], standby: boolean): Promise<number> {
+async function supervise(
+  home: HomeLayout,
+  role: MasterRoleCommand,
+  agentGroups: string[][],
+  { standby, nodes }: { standby: boolean; nodes: number },
+): Promise<number> {
   for (const d of [home.root, home.runDir, home.logDir]) fs.mkdirSync(d, { recursive: true });
   const log = (msg: string) => process.stdout.write(`${new Date().toISOString()} ${msg}\n`);
 
@@ -224,7 +244,7 @@ async function supervise(home: HomeLayout, role: MasterRoleCommand, agentGroups:
   fs.rmSync(path.join(home.runDir, 'up.ready'), { force: true });
   writePid(home.runDir, { name: 'supervisor', pid: process.pid, marker: SUPERVISOR_MARKERS[role] });
 
-  let nats: NatsServerHandle | undefined;
+  let nats: NatsNodes | undefined;
   let postgres: PostgresHandle | undefined;
   const services = new Map<string, RunningService>();
   let stopping = false;
@@ -236,11 +256,35 @@ async function supervise(home: HomeLayout, role: MasterRoleCommand, agentGroups:
     if (postgres) await postgres.stop();
     removePid(home.runDir, 'postgres');
     if (nats) await nats.stop();
-    removePid(home.runDir, 'nats-server');
+    for (let i = 0; i < nodes; i++) removePid(home.runDir, natsNodeName(i));
     const state = readState(home);
     if (state) writeState(home, { ...state, supervisorPid: undefined });
     removePid(home.runDir, 'supervisor');
     fs.rmSync(path.join(home.runDir, 'up.ready'), { force: true });
+  };
+
+  // A nats-server node that dies is started again on its store and port; clients reconnect to it.
+  const superviseNatsNode = (cluster: NatsNodes, index: number, pid: number) => {
+    const name = natsNodeName(index);
+    writePid(home.runDir, { name, pid, marker: 'nats-server' });
+    log(`${name} ${cluster.servers[index]!.url} (pid ${pid})`);
+    void cluster.servers[index]!.exited.then(function restartLater(): void {
+      if (stopping) return;
+      log(`${name} exited; restarting in 1 s`);
+      setTimeout(() => {
+        if (stopping) return;
+        cluster.restart(index).then(
+          (server) => {
+            if (stopping) void server.stop();
+            else superviseNatsNode(cluster, index, server.pid);
+          },
+          (err: unknown) => {
+            log(`${name} did not start again: ${(err as Error).message.split('\n')[0]}`);
+            restartLater();
+          },
+        );
+      }, 1000);
+    });
   };
 
   const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
@@ -264,25 +308,45 @@ async function supervise(home: HomeLayout, role: MasterRoleCommand, agentGroups:
     };
     const roleAuth = (r: Pki.MasterRole): NatsAuth => (nats ? { credsFile: files.creds(r), caFile: files.ca } : envAuth);
     if (!natsUrl) {
-      nats = await startNatsServer({
+      const started = await startNatsNodes({
+        nodes,
         storeDir: home.natsDir,
-        logFile: path.join(home.logDir, 'nats-server.log'),
+        logDir: home.logDir,
         host: listen.iface,
         port: listen.publishPort,
-        security: await pki.natsSecurityBlock(masterPki),
+        // One server keeps the resolver directory it always had; a node of a cluster, its own.
+        security: (node) =>
+          pki.natsSecurityBlock(masterPki, nodes > 1 ? { resolverDir: path.join(files.resolverDir, `node-${node}`) } : {}),
+        routes: {
+          certFile: masterPki.serverCertFile,
+          keyFile: masterPki.serverKeyFile,
+          caFile: masterPki.caFile,
+          secret: pki.clusterRouteSecret(pkiDir),
+        },
       });
-      writePid(home.runDir, { name: 'nats-server', pid: nats.pid, marker: 'nats-server' });
-      natsUrl = nats.url;
-      log(`nats-server ${natsUrl} (pid ${nats.pid})`);
+      nats = started;
+      started.servers.forEach((server, i) => superviseNatsNode(started, i, server.pid));
+      natsUrl = started.url;
     }
-    // The stream and the buckets are made here, with the admin credential; the services only open them.
-    const admin = await openLedger({ natsUrl, stream, name: 'jobledger-master-setup', auth: roleAuth('admin') });
-    try {
-      await openAgentsBucket(admin);
-      await returnsStore(admin);
-    } finally {
-      await admin.nc.close();
-    }
+    // The stream and the buckets are made here, with the admin credential; the services only
+    // open them. A new cluster answers once it has elected its JetStream leader.
+    const setupUrl = natsUrl;
+    const replicas = ledgerReplicas(nodes, process.env.JOBLEDGER_NATS_URL);
+    await retryUntil('the JetStream cluster to answer', 60_000, async () => {
+      const admin = await openLedger({
+        natsUrl: setupUrl,
+        stream,
+        name: 'jobledger-master-setup',
+        auth: roleAuth('admin'),
+        replicas,
+      });
+      try {
+        await openAgentsBucket(admin, replicas);
+        await returnsStore(admin, replicas);
+      } finally {
+        await admin.nc.close();
+      }
+    });
     let databaseUrl = process.env.DATABASE_URL;
     // The dispatcher only reads: the SELECT-only role where there is one (the embedded PostgreSQL).
     let readOnlyDatabaseUrl: string | undefined;
@@ -403,7 +467,7 @@ async function supervise(home: HomeLayout, role: MasterRoleCommand, agentGroups:
 
     const summary =
       `jobledger ${role === 'master' ? 'master is' : 'is'} up under ${home.root}\n` +
-      `  nats:       ${natsUrl}\n` +
+      `  nats:       ${natsUrl}${nodes > 1 ? ` (cluster '${CLUSTER_NAME}' of ${nodes} nodes, R${replicas})` : replicas > 1 ? ` (R${replicas})` : ''}\n` +
       `  keys:       https://${listen.iface}:${retPort} (master_finger: '${masterPki.fingerprint}')\n` +
       `  postgresql: ${redact(databaseUrl)}\n` +
       (role === 'up' ? `  agents:     ${describeAgents(agentGroups)}\n` : '');
@@ -421,6 +485,19 @@ async function supervise(home: HomeLayout, role: MasterRoleCommand, agentGroups:
   }
 }
 
+/** Calls `fn` until it succeeds, for at most `ms`; the last error says what did not answer. */
+async function retryUntil(what: string, ms: number, fn: () => Promise<void>): Promise<void> {
+  const until = Date.now() + ms;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() > until) throw new Error(`timed out waiting for ${what}: ${(err as Error).message}`, { cause: err });
+      await sleep(500);
+    }
+  }
+}
+
 function redact(url: string): string {
   const u = new URL(url);
   if (u.password) u.password = '***';
@@ -434,4 +511,18 @@ async function portFree(port: number): Promise<boolean> {
     srv.once('error', () => resolve(false));
     srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
+}
+
+/** JetStream keeps at most this many copies of a stream, whatever the cluster's size. */
+const MAX_REPLICAS = 5;
+
+/**
+ * How many copies of the stream and the buckets to ask for when they are made: one per local
+ * node, or, against servers of the operator's own, JOBLEDGER_REPLICAS or else one per server listed.
+ */
+export function ledgerReplicas(localNodes: number, externalUrl: string | undefined): number {
+  if (!externalUrl) return Math.min(localNodes, MAX_REPLICAS);
+  const asked = Number(process.env.JOBLEDGER_REPLICAS);
+  const n = Number.isInteger(asked) && asked > 0 ? asked : natsServerList(externalUrl).length;
+  return Math.min(Math.max(n, 1), MAX_REPLICAS);
 }

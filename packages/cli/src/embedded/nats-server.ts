@@ -30,6 +30,8 @@ export interface StartNatsServerOptions {
   configFile?: string;
   /** Configuration inserted as it is (operator mode and TLS: runtime's `natsSecurityBlock`); none = an open server. */
   security?: string;
+  /** A node of a cluster: its server_name and cluster block, and the JetStream domain (nats-cluster.ts). */
+  cluster?: { block: string; domain: string };
 }
 
 export interface NatsServerHandle {
@@ -39,6 +41,8 @@ export interface NatsServerHandle {
   pid: number;
   /** SIGTERM, wait for exit, SIGKILL after 5 s. Idempotent. */
   stop(): Promise<void>;
+  /** Settles when the server process has exited (stopped, crashed or killed). */
+  exited: Promise<void>;
 }
 
 const STARTUP_TIMEOUT_MS = 30_000;
@@ -146,6 +150,8 @@ export async function startNatsServer(opts: StartNatsServerOptions): Promise<Nat
     ports_file_dir: storeDir,
     store_dir: storeDir,
     security: { raw: opts.security ?? '' },
+    jetstream_domain: { raw: opts.cluster ? `domain: ${JSON.stringify(opts.cluster.domain)}` : '' },
+    cluster: { raw: opts.cluster?.block ?? '' },
   });
   await writeFile(configFile, config);
 
@@ -226,5 +232,6 @@ export async function startNatsServer(opts: StartNatsServerOptions): Promise<Nat
     port,
     pid,
     stop,
+    exited,
   };
 }

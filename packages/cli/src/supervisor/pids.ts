@@ -86,7 +86,7 @@ export async function reapRecorded(runDir: string, except: number[] = []): Promi
   const reaped: PidRecord[] = [];
   const recs = readPids(runDir).filter((r) => !except.includes(r.pid));
   // Services first, the servers they depend on last.
-  const order = (r: PidRecord) => (r.name === 'supervisor' ? 0 : r.name === 'postgres' || r.name === 'nats-server' ? 2 : 1);
+  const order = (r: PidRecord) => (r.name === 'supervisor' ? 0 : r.name === 'postgres' || r.name.startsWith('nats-server') ? 2 : 1);
   recs.sort((a, b) => order(a) - order(b));
   for (const r of recs) {
     if (isOurs(r.pid, r.marker)) {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createAccount, createOperator, createUser, fromPublic, fromSeed, type KeyPair } from '@nats-io/nkeys';
@@ -41,6 +41,7 @@ export function pkiFiles(dir: string) {
     serverCert: path.join(dir, 'server.pem'),
     serverKey: path.join(dir, 'server.key'),
     resolverDir: path.join(dir, 'jwt'),
+    clusterSecret: path.join(dir, 'cluster.secret'),
     creds: (role: MasterRole | 'system') => path.join(dir, `${role}.creds`),
   };
 }
@@ -181,19 +182,32 @@ export async function ensureMasterPki(dir: string, o: { stream: string; hosts: r
   };
 }
 
-/** The nats-server configuration that makes the server enforce all of it: operator mode, the full resolver, TLS. */
-export async function natsSecurityBlock(pki: MasterPki): Promise<string> {
+/**
+ * The nats-server configuration that makes the server enforce all of it: operator mode, the full
+ * resolver, TLS. Each node of a cluster keeps its own resolver directory (they sync each other).
+ */
+export async function natsSecurityBlock(pki: MasterPki, o: { resolverDir?: string } = {}): Promise<string> {
   const q = JSON.stringify;
-  const f = pkiFiles(pki.dir);
-  fs.mkdirSync(f.resolverDir, { recursive: true, mode: 0o700 });
+  const resolverDir = o.resolverDir ?? pkiFiles(pki.dir).resolverDir;
+  fs.mkdirSync(resolverDir, { recursive: true, mode: 0o700 });
   return [
     `operator: ${q(pki.operatorJwtFile)}`,
     `system_account: ${pki.systemAccount}`,
-    `resolver: { type: full, dir: ${q(f.resolverDir)}, allow_delete: false, interval: "2m", timeout: "3s" }`,
+    `resolver: { type: full, dir: ${q(resolverDir)}, allow_delete: false, interval: "2m", timeout: "3s" }`,
     `resolver_preload: {`,
     `  ${pki.systemAccount}: ${q(await systemAccountJwt(pki.dir))}`,
     `  ${pki.account}: ${q(await accountJwt(pki.dir))}`,
     `}`,
     `tls { cert_file: ${q(pki.serverCertFile)}, key_file: ${q(pki.serverKeyFile)}, timeout: 3 }`,
   ].join('\n');
+}
+
+/** The password the nodes of a cluster give each other on their routes (made once, 0600). */
+export function clusterRouteSecret(dir: string): string {
+  const file = pkiFiles(dir).clusterSecret;
+  const existing = readText(file)?.trim();
+  if (existing) return existing;
+  const secret = randomBytes(24).toString('base64url');
+  writeSecretFile(file, secret + '\n');
+  return secret;
 }
