@@ -12,13 +12,16 @@
 // replay: 10,000 jobs (`BENCH_REPLAY_JOBS`) appended to a ledger's stream, then the time and speed
 // of `npx jobledger replay --into rebuilt` and of `npx jobledger audit verify` (bench/replay.js).
 //
-// `node bench/run.js [ping] [list_jobs] [replay]` runs only the named benchmarks (default: all).
+// scale: fleets of 100, 300 and 1,000 ids, and the cluster's R1 / R3 and leader loss (bench/scale.js).
+//
+// `node bench/run.js [ping] [list_jobs] [replay] [scale]` runs only the named benchmarks (default: all).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { benchScale } from './scale.js';
 import { seedJobs } from './seed-jobs.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -198,3 +201,4 @@ if (wanted('replay')) {
   if (r.status !== 0) throw new Error(`bench/replay.js exited ${r.status}`);
   process.stdout.write(r.stdout);
 }
+if (wanted('scale')) await benchScale();

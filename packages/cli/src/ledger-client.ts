@@ -1,5 +1,5 @@
 import os from 'node:os';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { TimeoutError, type NatsConnection } from '@nats-io/transport-node';
 import { connectNats, type NatsAuth } from '@jobledger/runtime/nats-connect';
 import { jetstream, DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream';
 import { apiSubjects, decodeEvent, publishReply, type JobReturnedData, type PublishReply, type PublishRequestInput } from '@jobledger/core';
@@ -29,6 +29,9 @@ export class RequestTooLargeError extends Error {
 }
 
 const encoder = new TextEncoder();
+
+/** How long the CLI waits for JetStream to answer again (a leader election) before giving up. */
+const ELECTION_RETRY_MS = 15_000;
 
 export class LedgerClient {
   private constructor(
@@ -69,12 +72,7 @@ export class LedgerClient {
    * return stored before the CLI started listening is still seen. Ends when `signal` aborts.
    */
   async *returns(jid: string, fromSeq: number, signal: AbortSignal): AsyncGenerator<JobReturnedData> {
-    const consumer = await this.js.consumers.get(this.stream, {
-      filter_subjects: `ledger.job.${jid}.ret.*`,
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: Math.max(1, fromSeq),
-    });
-    const messages = await consumer.consume({ max_messages: 256 });
+    const messages = await this.consumeReturns(jid, fromSeq);
     const stop = () => void messages.stop();
     if (signal.aborted) stop();
     signal.addEventListener('abort', stop, { once: true });
@@ -101,12 +99,7 @@ export class LedgerClient {
    * returned watch is stopped.
    */
   async watchReturns(jid: string, fromSeq: number, onReturn: (ret: JobReturnedData) => void): Promise<{ stop(): Promise<void> }> {
-    const consumer = await this.js.consumers.get(this.stream, {
-      filter_subjects: `ledger.job.${jid}.ret.*`,
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: Math.max(1, fromSeq),
-    });
-    const messages = await consumer.consume({ max_messages: 256 });
+    const messages = await this.consumeReturns(jid, fromSeq);
     const loop = (async () => {
       for await (const m of messages) {
         let event;
@@ -128,6 +121,36 @@ export class LedgerClient {
         return stopped;
       },
     };
+  }
+
+  /** An ordered consumer of the job's returns from its publication on. */
+  private consumeReturns(jid: string, fromSeq: number) {
+    return this.whileElecting(async () => {
+      const consumer = await this.js.consumers.get(this.stream, {
+        filter_subjects: `ledger.job.${jid}.ret.*`,
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: Math.max(1, fromSeq),
+      });
+      return consumer.consume({ max_messages: 256 });
+    });
+  }
+
+  /**
+   * Asks again, for up to 15 s, while JetStream does not answer (a cluster electing a leader, a
+   * restarting server); then says the master cannot be reached.
+   */
+  private async whileElecting<T>(fn: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + ELECTION_RETRY_MS;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (cause) {
+        const transient = cause instanceof TimeoutError || (cause instanceof Error && cause.name === 'JetStreamNotEnabled');
+        if (!transient || this.nc.isClosed()) throw cause;
+        if (Date.now() >= deadline) throw new MasterUnreachableError(MASTER_UNREACHABLE, { cause });
+        await new Promise((r) => setTimeout(r, Math.min(1_000, 100 * attempt)));
+      }
+    }
   }
 
   /** A return kept in the object store (too large for one message), put back in place. */
