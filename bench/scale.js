@@ -91,7 +91,8 @@ function timedPing(env, db, expected, args = []) {
       if (printed === undefined && (out.match(/^ {4}True$/gm) ?? []).length >= expected) printed = performance.now() - t0;
     });
     child.on('exit', async (code) => {
-      if (code !== 0 || printed === undefined) return reject(new Error(`run exited ${code}, ${(out.match(/^ {4}True$/gm) ?? []).length}/${expected} returns\n${err}`));
+      if (code !== 0 || printed === undefined)
+        return reject(new Error(`run exited ${code}, ${(out.match(/^ {4}True$/gm) ?? []).length}/${expected} returns\n${err}`));
       await pollDone;
       resolve({ printed, projected });
     });
@@ -106,7 +107,9 @@ async function benchFleet(size) {
       stdio: 'ignore',
       timeout: 600_000,
     });
-    const db = new pg.Client({ connectionString: execFileSync(process.execPath, [bin, 'db', 'url'], { env: h.env, encoding: 'utf8' }).trim() });
+    const db = new pg.Client({
+      connectionString: execFileSync(process.execPath, [bin, 'db', 'url'], { env: h.env, encoding: 'utf8' }).trim(),
+    });
     await db.connect();
     try {
       await timedPing(h.env, db, size); // warm-up: every process has its consumer and its caches
@@ -167,7 +170,9 @@ async function benchCluster(nodes) {
   try {
     const args = ['up', '--detach', '--agents', 'cl-[1-10]', '--agent-processes', '2', ...(nodes > 1 ? ['--cluster', String(nodes)] : [])];
     execFileSync(process.execPath, [bin, ...args], { env: h.env, stdio: 'ignore', timeout: 600_000 });
-    const db = new pg.Client({ connectionString: execFileSync(process.execPath, [bin, 'db', 'url'], { env: h.env, encoding: 'utf8' }).trim() });
+    const db = new pg.Client({
+      connectionString: execFileSync(process.execPath, [bin, 'db', 'url'], { env: h.env, encoding: 'utf8' }).trim(),
+    });
     await db.connect();
     const projected = [];
     try {
@@ -258,7 +263,9 @@ function markdown(fleet, cluster, machine) {
     (f) =>
       `| ${f.ids} | ${f.ids_per_process} | ${f.cli_all_returns.p50} | ${f.cli_all_returns.p99} | ${f.all_rows_projected.p50} | ${f.all_rows_projected.p99} | ${Object.values(f.agent_rss_mb).join(', ')} |`,
   );
-  const crows = cluster.map((c) => `| R${c.replicas} | ${c.p50} | ${c.p99} | ${c.leaderless_ms ?? '–'} | ${c.first_run_after_kill_ms ?? '–'} |`);
+  const crows = cluster.map(
+    (c) => `| R${c.replicas} | ${c.p50} | ${c.p99} | ${c.leaderless_ms ?? '–'} | ${c.first_run_after_kill_ms ?? '–'} |`,
+  );
   return [
     '<!-- scale:begin (written by bench/scale.js; do not edit by hand) -->',
     '## Scale',
