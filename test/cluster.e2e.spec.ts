@@ -64,7 +64,7 @@ describe('a three-node JetStream cluster', () => {
     await new Promise((r) => setTimeout(r, 1_000));
     process.kill(pid, 'SIGKILL');
     const done = await job;
-    expect(done.stderr).toBe('');
+    expect(done.stderr, done.stdout).toBe('');
     expect(done.code).toBe(0);
     expect(answered(done.stdout, 'after-the-kill')).toEqual(IDS);
 

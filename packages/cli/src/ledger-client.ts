@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { TimeoutError, type NatsConnection } from '@nats-io/transport-node';
-import { connectNats, type NatsAuth } from '@jobledger/runtime/nats-connect';
+import { connectNats, SHORT_PULLS, type NatsAuth } from '@jobledger/runtime/nats-connect';
 import { jetstream, DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream';
 import { apiSubjects, decodeEvent, publishReply, type JobReturnedData, type PublishReply, type PublishRequestInput } from '@jobledger/core';
 
@@ -131,7 +131,7 @@ export class LedgerClient {
         deliver_policy: DeliverPolicy.StartSequence,
         opt_start_seq: Math.max(1, fromSeq),
       });
-      return consumer.consume({ max_messages: 256 });
+      return consumer.consume({ max_messages: 256, ...SHORT_PULLS });
     });
   }
 

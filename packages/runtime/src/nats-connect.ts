@@ -52,3 +52,11 @@ export async function connectNats(
   const { auth, servers, ...rest } = opts;
   return connect({ ...rest, servers: natsServerList(servers), ...natsAuthOptions(auth) });
 }
+
+/**
+ * Pull options for a consumer that must go on through a lost server: short pulls and a
+ * heartbeat a second, so a pull lost with its node (a cluster node killed, the consumer's leader
+ * moved, the consumer deleted) is noticed within about 2 s and pulled again (an ordered consumer
+ * is recreated from where it was), instead of after the client's default 30 s.
+ */
+export const SHORT_PULLS = { expires: 5_000, idle_heartbeat: 1_000 } as const;

@@ -21,7 +21,16 @@ import {
   type LedgerEvent,
   type ProcEndedData,
 } from '@jobledger/core';
-import { credsEventSigner, openAgentsBucket, openLedger, stampNow, storeReturn, type Ledger, type Logger } from '@jobledger/runtime';
+import {
+  credsEventSigner,
+  openAgentsBucket,
+  SHORT_PULLS,
+  openLedger,
+  stampNow,
+  storeReturn,
+  type Ledger,
+  type Logger,
+} from '@jobledger/runtime';
 import { agentCachedir, type AgentConfig } from './config.js';
 import { execute, type Outcome } from './execute.js';
 import { hostGrains } from './grains.js';
@@ -462,10 +471,7 @@ class Agent implements AgentHandle {
   private async consumeLoop(): Promise<void> {
     try {
       const consumer = await this.ledger.js.consumers.get(this.config.stream, this.group);
-      // Short pulls and a heartbeat a second: a pull lost with its server (a cluster node killed,
-      // the consumer's leader moved, the consumer deleted) is noticed within about 2 s and
-      // pulled again, instead of after the client's default 30 s.
-      this.messages = await consumer.consume({ max_messages: 256, expires: 5_000, idle_heartbeat: 1_000 });
+      this.messages = await consumer.consume({ max_messages: 256, ...SHORT_PULLS });
       void this.watchStatus(this.messages);
       if (this.stopping.signal.aborted) await this.messages.close();
       for await (const msg of this.messages) {

@@ -1,6 +1,6 @@
 import { DeliverPolicy } from '@nats-io/jetstream';
 import { decodeEvent } from '@jobledger/core';
-import type { Ledger } from '@jobledger/runtime';
+import { SHORT_PULLS, type Ledger } from '@jobledger/runtime';
 
 /**
  * The returns of a job the master published itself (`jobs.active` runs `saltutil.running`),
@@ -21,7 +21,7 @@ export async function collectReturns(
     deliver_policy: DeliverPolicy.StartSequence,
     opt_start_seq: Math.max(1, job.seq),
   });
-  const messages = await consumer.consume({ max_messages: 256 });
+  const messages = await consumer.consume({ max_messages: 256, ...SHORT_PULLS });
   const timer = setTimeout(() => void messages.stop(), timeoutMs);
   try {
     for await (const m of messages) {
