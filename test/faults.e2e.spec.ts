@@ -8,7 +8,9 @@
 // In `npm test` a bounded part runs (24 ids, 12 jobs, 3 kills per scenario); `npm run faults`
 // (JOBLEDGER_FAULTS=full) runs the issue's size: 100 ids in 4 processes, 100 jobs (10,000
 // returns), 20 kills per scenario.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -89,17 +91,17 @@ async function killAtRandom(rand: () => number, victims: (name: string) => boole
 }
 
 /** Waits until salt_returns holds every return of the jids (or a lost record), then tallies. */
-async function settled(jids: string[]): Promise<Tally> {
+async function settled(jids: string[], on = home, ids = ID_COUNT): Promise<Tally> {
   let t: Tally | undefined;
   await until(
     'every return projected or recorded lost',
     async () => {
-      t = await tally(jids);
+      t = await tally(jids, on, ids);
       return t.found - t.duplicated + t.lost >= t.expected ? t : undefined;
     },
     180_000,
   ).catch(() => undefined);
-  return t ?? tally(jids);
+  return t ?? tally(jids, on, ids);
 }
 
 function report(name: string, seed: number | undefined, what: string, acknowledged: number, refused: number, t: Tally): void {
@@ -109,8 +111,8 @@ function report(name: string, seed: number | undefined, what: string, acknowledg
   );
 }
 
-async function auditOk(): Promise<void> {
-  const verify = await home.run(['audit', 'verify'], { timeoutMs: 300_000 });
+async function auditOk(on = home): Promise<void> {
+  const verify = await on.run(['audit', 'verify'], { timeoutMs: 300_000 });
   expect(verify.stdout).toMatch(/^audit verify: OK: /m);
 }
 
@@ -138,19 +140,19 @@ interface Tally {
   duplicated: number;
 }
 
-async function tally(jids: string[]): Promise<Tally> {
-  const [r] = await home.query<{ found: string; distinct: string }>(
+async function tally(jids: string[], on = home, ids = ID_COUNT): Promise<Tally> {
+  const [r] = await on.query<{ found: string; distinct: string }>(
     'select count(*) as found, count(distinct (jid, id)) as distinct from salt_returns where jid = any($1)',
     [jids],
   );
   // Lost: ended without a return, and no return row for that pair.
-  const [l] = await home.query<{ lost: string }>(
+  const [l] = await on.query<{ lost: string }>(
     `select count(*) as lost from procs p where p.jid = any($1) and p.outcome = 'lost'
        and not exists (select 1 from salt_returns r where r.jid = p.jid and r.id = p.id)`,
     [jids],
   );
   const found = Number(r!.found);
-  return { expected: jids.length * ID_COUNT, found, lost: Number(l!.lost), duplicated: found - Number(r!.distinct) };
+  return { expected: jids.length * ids, found, lost: Number(l!.lost), duplicated: found - Number(r!.distinct) };
 }
 
 const scenarios: Array<{ name: string; victims: (name: string) => boolean; mayLose: boolean }> = [
@@ -247,4 +249,79 @@ describe('PostgreSQL and consumers taken away', () => {
       await nc.close();
     }
   }, 120_000);
+});
+
+/** Writes `file` until its filesystem has no byte left. */
+function fillDisk(file: string): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    for (let chunk = Buffer.alloc(1 << 20); ;) {
+      try {
+        fs.writeSync(fd, chunk);
+      } catch {
+        if (chunk.length <= 4096) return;
+        chunk = Buffer.alloc(chunk.length / 4);
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+// Mounting a small tmpfs under the store takes root (as CI runs); elsewhere this is skipped.
+describe.skipIf(process.getuid?.() !== 0)('the disk of the single nats-server filled', () => {
+  it('publishes are refused with a clear error, nothing acknowledged is lost, service resumes when space returns', async () => {
+    const disk = new CliHome('jobledger-disk-full-');
+    const store = path.join(disk.root, 'nats');
+    fs.mkdirSync(store);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', store]);
+    try {
+      await disk.up(['full-[1-4]']);
+      const acknowledged: string[] = [];
+      const refusals: string[] = [];
+      const publish = async () => {
+        const r = await disk.run(['run', '--async', 'full-*', 'test.ping'], { timeoutMs: 60_000 });
+        const jid = /^Executed command with job ID: (\d{20})$/m.exec(r.stdout)?.[1];
+        if (r.code === 0 && jid) acknowledged.push(jid);
+        else refusals.push(r.stderr + r.stdout);
+        return r;
+      };
+      for (let i = 0; i < 3; i++) await publish();
+
+      const t0 = Date.now();
+      fillDisk(path.join(store, 'filler'));
+      await until(
+        'a publish refused because the store is full',
+        async () => /^ERROR: the ledger's storage is full: /m.test((await publish()).stderr) || undefined,
+        90_000,
+      );
+      const refusedMs = Date.now() - t0;
+      fs.rmSync(path.join(store, 'filler'));
+      const freed = Date.now();
+      await until('publishes accepted again', async () => (await publish()).code === 0 || undefined, 90_000);
+      const resumedMs = Date.now() - freed;
+      for (let i = 0; i < 3; i++) await publish();
+
+      const t = await settled(acknowledged, disk, 4);
+      report(
+        'nats-server disk full',
+        undefined,
+        `refused ${(refusedMs / 1000).toFixed(1)} s after the disk filled, accepted again ${(resumedMs / 1000).toFixed(1)} s after space returned`,
+        acknowledged.length,
+        refusals.length,
+        t,
+      );
+      expect(
+        refusals.some((r) => /^ERROR: the ledger's storage is full: /m.test(r)),
+        refusals.join('\n'),
+      ).toBe(true);
+      expect(t).toMatchObject({ found: t.expected, lost: 0, duplicated: 0 });
+      await auditOk(disk);
+      disk.pids = disk.recordedPids();
+      await disk.run(['down']);
+    } finally {
+      execFileSync('umount', ['-l', store]);
+      disk.remove();
+    }
+  }, 600_000);
 });

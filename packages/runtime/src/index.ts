@@ -9,3 +9,4 @@ export * from './yaml-config.js';
 export * from './sleep.js';
 export * from './large-returns.js';
 export * from './event-signing.js';
+export * from './jetstream-errors.js';

@@ -1,13 +1,14 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
 import { ClosedConnectionError, DrainingConnectionError, InvalidArgumentError } from '@nats-io/transport-node';
-import type { EventSigner, Logger } from '@jobledger/runtime';
+import { isStorageFull, type EventSigner, type Logger } from '@jobledger/runtime';
 import { Limiter } from './limiter.js';
 
 export interface PublisherOptions {
   /** Publishes awaiting their ack at once. */
   window: number;
-  /** How long a publish keeps retrying transient failures before it gives up. */
+  /** How long a publish keeps retrying transient failures before it gives up. A store that is
+   *  full is waited for without a limit: the return of a job that ran must not be lost to it. */
   retryForMs: number;
   /**
    * Is the message at `seq` the last one on `subject`? Asked when the server says a publish
@@ -69,9 +70,16 @@ export class Publisher {
           msgID = `${msgID}:${ack.seq}`;
           continue;
         } catch (err) {
-          if (!retryable(err) || Date.now() >= deadline) throw err;
+          const full = isStorageFull(err);
+          if (!retryable(err) || (!full && Date.now() >= deadline)) throw err;
           const wait = Math.min(2_000, 50 * 2 ** Math.min(attempt, 6));
-          this.log.warn({ err, subject, msgID, attempt }, 'publish failed, retrying');
+          // A full store may last: one line when it starts, then one every 30 attempts.
+          if (!full || attempt % 30 === 1) {
+            this.log.warn(
+              { err, subject, msgID, attempt },
+              full ? "the ledger's store is full; waiting for room" : 'publish failed, retrying',
+            );
+          }
           await delay(wait);
         }
       }

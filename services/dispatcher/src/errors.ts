@@ -24,6 +24,14 @@ export class LedgerUnavailableError extends LedgerError {
   }
 }
 
+/** JetStream refused the job.published: its store is full. Nothing was stored; retryable once it has room. */
+export class LedgerStorageFullError extends LedgerError {
+  override name = 'LedgerStorageFullError';
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(ErrorCodes.Unavailable, message, { ...options, retryable: true });
+  }
+}
+
 /** The publish was refused by `publisher_acl` / `publisher_acl_blacklist`; the message is Salt's. Not retryable. */
 export class PublishDeniedError extends LedgerError {
   override name = 'PublishDeniedError';

@@ -13,8 +13,8 @@ import {
   type JobPublished,
   type MicrosClock,
 } from '@jobledger/core';
-import type { EventSigner, Ledger, Logger } from '@jobledger/runtime';
-import { LedgerUnavailableError, NoMinionsError, PublishValidationError } from './errors.js';
+import { isStorageFull, type EventSigner, type Ledger, type Logger } from '@jobledger/runtime';
+import { LedgerStorageFullError, LedgerUnavailableError, NoMinionsError, PublishValidationError } from './errors.js';
 import type { AgentDirectory } from './presence.js';
 import type { PublishJob, PublishSuccess } from './publish-request.js';
 
@@ -150,10 +150,24 @@ export class JobPublisher {
         if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) {
           return { stored: false, reason: err.message };
         }
+        if (isStorageFull(err)) {
+          throw new LedgerStorageFullError(
+            `the ledger's storage is full: stream ${stream} refused the job (${(err as Error).message}); ` +
+              'nothing was published. Try again once its nats-server has room on its disk.',
+            { cause: err },
+          );
+        }
         if (leaderless(err) && Date.now() < deadline) {
           this.log.warn({ jid, attempt, err }, 'no PubAck; publishing again with the same msg id');
           await delay(Math.min(1_000, 50 * 2 ** attempt));
           continue;
+        }
+        if (leaderless(err)) {
+          throw new LedgerUnavailableError(
+            `stream ${stream} did not acknowledge the job within ${APPEND_RETRY_MS / 1000} s (${(err as Error).message}): ` +
+              'no stream leader, or its nats-server not answering (a full disk?); the job may not have been published',
+            { cause: err },
+          );
         }
         throw new LedgerUnavailableError(`appending job.published to stream ${stream} failed: ${(err as Error).message}`, { cause: err });
       }

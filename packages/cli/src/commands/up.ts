@@ -21,6 +21,7 @@ import { syncLedgerKeys } from './ledger-keys.js';
 import { CLUSTER_NAME, MAX_CLUSTER_NODES, natsNodeName, startNatsNodes, type NatsNodes } from '../embedded/nats-cluster.js';
 import { startPostgres, type PostgresHandle } from '../embedded/postgres.js';
 import { homeLayout, readState, writeState, type HomeLayout } from '../home.js';
+import { watchLocalNats } from '../supervisor/nats-store-watch.js';
 import { isOurs, reapRecorded, removePid, terminate, writePid } from '../supervisor/pids.js';
 import { spawnService, tail, waitReady, type RunningService, type ServiceSpec } from '../supervisor/services.js';
 
@@ -245,12 +246,14 @@ async function supervise(
   writePid(home.runDir, { name: 'supervisor', pid: process.pid, marker: SUPERVISOR_MARKERS[role] });
 
   let nats: NatsNodes | undefined;
+  let storeWatch: { stop(): Promise<void> } | undefined;
   let postgres: PostgresHandle | undefined;
   const services = new Map<string, RunningService>();
   let stopping = false;
 
   const shutdown = async () => {
     stopping = true;
+    await storeWatch?.stop();
     await Promise.all([...services.values()].map((s) => (s.child.pid ? terminate(s.child.pid) : Promise.resolve())));
     for (const s of services.values()) removePid(home.runDir, s.spec.name);
     if (postgres) await postgres.stop();
@@ -312,6 +315,7 @@ async function supervise(
         nodes,
         storeDir: home.natsDir,
         logDir: home.logDir,
+        stateDir: home.runDir,
         host: listen.iface,
         port: listen.publishPort,
         // One server keeps the resolver directory it always had; a node of a cluster, its own.
@@ -327,6 +331,7 @@ async function supervise(
       nats = started;
       started.servers.forEach((server, i) => superviseNatsNode(started, i, server.pid));
       natsUrl = started.url;
+      storeWatch = await watchLocalNats(started, { credsFile: files.creds('admin'), caFile: files.ca }, log);
     }
     // The stream and the buckets are made here, with the admin credential; the services only
     // open them. A new cluster answers once it has elected its JetStream leader.

@@ -22,6 +22,10 @@ export interface StartNatsNodesOptions {
   port?: number;
   /** The security block of node i (1-based): operator mode and TLS, its own resolver directory. */
   security: (node: number) => Promise<string>;
+  /** Where each node's rendered config and ports file go; default: its store. Kept off the
+   *  store, a node whose store's disk is full can still be started. Given, each store also
+   *  keeps a ballast file (store-space.ts). */
+  stateDir?: string;
   /** Route TLS and authorisation (cluster only). */
   routes?: { certFile: string; keyFile: string; caFile: string; secret: string };
 }
@@ -65,6 +69,9 @@ export async function startNatsNodes(opts: StartNatsNodesOptions): Promise<NatsN
   const nodeOptions = async (index: number, port: number | undefined): Promise<StartNatsServerOptions> => ({
     storeDir: n > 1 ? path.join(opts.storeDir, `node-${index + 1}`) : opts.storeDir,
     logFile: path.join(opts.logDir, `${natsNodeName(index)}.log`),
+    ...(opts.stateDir
+      ? { configFile: path.join(opts.stateDir, `${natsNodeName(index)}.conf`), portsFileDir: opts.stateDir, ballast: true }
+      : {}),
     host: opts.host,
     port,
     security: await opts.security(index + 1),

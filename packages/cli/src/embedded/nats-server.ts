@@ -12,6 +12,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { canConnect, fileSize, readTail } from './process-support.js';
+import { ensureBallast, storeSpace } from './store-space.js';
 
 export interface StartNatsServerOptions {
   /** JetStream store directory; created if missing. Also holds the ports file and, by default,
@@ -28,6 +29,11 @@ export interface StartNatsServerOptions {
   detached?: boolean;
   /** Where the rendered config is written; default `<storeDir>/nats-server.conf`. */
   configFile?: string;
+  /** Keep a ballast file beside the store (store-space.ts), written before the limit is set when the disk has room. */
+  ballast?: boolean;
+  /** Where the server writes its ports file; default `storeDir`. Elsewhere, a server whose
+   *  store's disk is full can still be started. */
+  portsFileDir?: string;
   /** Configuration inserted as it is (operator mode and TLS: runtime's `natsSecurityBlock`); none = an open server. */
   security?: string;
   /** A node of a cluster: its server_name and cluster block, and the JetStream domain (nats-cluster.ts). */
@@ -39,6 +45,9 @@ export interface NatsServerHandle {
   url: string;
   port: number;
   pid: number;
+  /** The store directory and the `max_file_store` the server was started with (store-space.ts). */
+  storeDir: string;
+  maxFileStore: number;
   /** SIGTERM, wait for exit, SIGKILL after 5 s. Idempotent. */
   stop(): Promise<void>;
   /** Settles when the server process has exited (stopped, crashed or killed). */
@@ -139,16 +148,21 @@ export async function startNatsServer(opts: StartNatsServerOptions): Promise<Nat
   const configFile = path.resolve(opts.configFile ?? path.join(storeDir, 'nats-server.conf'));
   const logFile = path.resolve(opts.logFile ?? path.join(storeDir, 'nats-server.log'));
 
+  const portsFileDir = path.resolve(opts.portsFileDir ?? storeDir);
   await mkdir(storeDir, { recursive: true });
   await mkdir(path.dirname(configFile), { recursive: true });
   await mkdir(path.dirname(logFile), { recursive: true });
+  await mkdir(portsFileDir, { recursive: true });
+  if (opts.ballast) await ensureBallast(storeDir);
+  const { limit: maxFileStore } = await storeSpace(storeDir);
 
   const template = await readFile(path.join(infraDir(), 'nats-server.conf'), 'utf8');
   const config = renderConfig(template, {
     host,
     port: opts.port ?? -1,
-    ports_file_dir: storeDir,
+    ports_file_dir: portsFileDir,
     store_dir: storeDir,
+    max_file_store: maxFileStore,
     security: { raw: opts.security ?? '' },
     jetstream_domain: { raw: opts.cluster ? `domain: ${JSON.stringify(opts.cluster.domain)}` : '' },
     cluster: { raw: opts.cluster?.block ?? '' },
@@ -208,7 +222,7 @@ export async function startNatsServer(opts: StartNatsServerOptions): Promise<Nat
       throw await failure(`did not become ready within ${STARTUP_TIMEOUT_MS / 1000} s`);
     }
     if (child.pid !== undefined) {
-      port ??= await readPortsFile(storeDir, child.pid);
+      port ??= await readPortsFile(portsFileDir, child.pid);
       if (port !== undefined && (await canConnect(connectHost(host), port))) break;
     }
     await Promise.race([sleep(50), exited]);
@@ -231,6 +245,8 @@ export async function startNatsServer(opts: StartNatsServerOptions): Promise<Nat
     url: `${opts.security ? 'tls' : 'nats'}://${urlHost.includes(':') ? `[${urlHost}]` : urlHost}:${port}`,
     port,
     pid,
+    storeDir,
+    maxFileStore,
     stop,
     exited,
   };
