@@ -65,7 +65,10 @@ async function burst(): Promise<{ acknowledged: string[]; refused: number }> {
       const r = await home.run(['run', '--async', 'fault-*', 'test.ping'], { timeoutMs: 60_000 });
       const jid = /^Executed command with job ID: (\d{20})$/m.exec(r.stdout)?.[1];
       if (r.code === 0 && jid) acknowledged.push(jid);
-      else refused++;
+      else {
+        refused++;
+        if (process.env.JOBLEDGER_FAULT_DEBUG) process.stdout.write(`refused: ${r.stderr}${r.stdout}\n`);
+      }
     }
   };
   await Promise.all(Array.from({ length: PUBLISHERS }, worker));

@@ -8,8 +8,8 @@
 // (75% of the space free at start) leaves a quarter of the disk unused on a big disk and does
 // not count what the store already holds.
 //
-// The disk may also be filled by something else. For that, `up` keeps a ballast file of the
-// reserve's size beside the store: when the disk is full the supervisor deletes it and starts
+// The disk may also be filled by something else. For that, `up` keeps a ballast file (up to
+// 8 MiB) beside the store: when the disk is full the supervisor deletes it and starts
 // the server again with a limit of what it holds, so JetStream has room for its own state and
 // refuses new publishes instead of hanging (supervisor/nats-store-watch.ts).
 
@@ -55,17 +55,22 @@ export function reserveFor(size: number): number {
   return Math.min(64 * MiB, Math.max(4 * MiB, Math.floor(size * 0.05)));
 }
 
+/** The ballast: room for JetStream's own state once the disk is full (the reserve, at most 8 MiB). */
+export function ballastSize(fsSize: number): number {
+  return Math.min(8 * MiB, reserveFor(fsSize));
+}
+
 /** The ballast file of a store (not under `jetstream/`, which is the server's). */
 export const ballastFile = (storeDir: string): string => path.join(storeDir, 'reserve.ballast');
 
 /**
- * Writes the ballast (the reserve's size, real blocks) when it is missing and the disk has room
+ * Writes the ballast (real blocks) when it is missing and the disk has room
  * for it and a reserve besides; true when it is there afterwards.
  */
 export async function ensureBallast(storeDir: string): Promise<boolean> {
   const file = ballastFile(storeDir);
   const fsStat = await statfs(storeDir);
-  const size = reserveFor(fsStat.blocks * fsStat.bsize);
+  const size = ballastSize(fsStat.blocks * fsStat.bsize);
   if (
     (await stat(file).then(
       (s) => s.size,

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ballastFile, directoryBytes, dropBallast, ensureBallast, reserveFor, storeSpace } from './store-space.js';
+import { ballastFile, ballastSize, directoryBytes, dropBallast, ensureBallast, reserveFor, storeSpace } from './store-space.js';
 
 const MiB = 1024 * 1024;
 const dirs: string[] = [];
@@ -33,10 +33,11 @@ describe('store space', () => {
     expect(space.limit).toBe(Math.max(space.used, space.used + space.free - space.reserve));
   });
 
-  it('writes the ballast once, of the reserve size, and drops it', async () => {
+  it('writes the ballast once (the reserve, at most 8 MiB), and drops it', async () => {
     const dir = tmp();
     const st = fs.statfsSync(dir);
-    const size = reserveFor(st.blocks * st.bsize);
+    const size = ballastSize(st.blocks * st.bsize);
+    expect(size).toBe(Math.min(8 * MiB, reserveFor(st.blocks * st.bsize)));
     expect(await ensureBallast(dir)).toBe(true);
     expect(fs.statSync(ballastFile(dir)).size).toBe(size);
     expect(await ensureBallast(dir)).toBe(true);
