@@ -6,6 +6,7 @@ import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alive, CliHome } from './support/cli.js';
+import { reportFault } from './support/fault-line.js';
 import { until } from './support/until.js';
 
 const home = new CliHome('jobledger-cluster-');
@@ -63,7 +64,14 @@ describe('a three-node JetStream cluster', () => {
     const job = home.run(['run', '*', 'cmd.run', 'sleep 3; echo after-the-kill'], { timeoutMs: 90_000 });
     await new Promise((r) => setTimeout(r, 1_000));
     process.kill(pid, 'SIGKILL');
+    const killed = Date.now();
+    const elected = until(
+      'a stream leader again',
+      async () => ((await streamInfo('LEDGER').catch(() => undefined))?.cluster?.leader ? Date.now() - killed : undefined),
+      60_000,
+    );
     const done = await job;
+    const leaderlessMs = await elected;
     expect(done.stderr, done.stdout).toBe('');
     expect(done.code).toBe(0);
     expect(answered(done.stdout, 'after-the-kill')).toEqual(IDS);
@@ -88,6 +96,20 @@ describe('a three-node JetStream cluster', () => {
     expect((await home.run(['db', 'wait'], { timeoutMs: 60_000 })).code).toBe(0);
     const rows = await home.query<{ n: string; distinct: string }>(
       "select count(*) as n, count(distinct (jid, id)) as distinct from salt_returns where fun = 'cmd.run'",
+    );
+    const [lost] = await home.query<{ n: string }>("select count(*) as n from procs where fun = 'cmd.run' and outcome = 'lost'");
+    reportFault(
+      'stream leader killed',
+      undefined,
+      `${leader} of 3 killed during cmd.run, a leader again ${leaderlessMs} ms after, the waiting run printed ${answered(done.stdout, 'after-the-kill').length} of ${IDS.length} returns`,
+      1,
+      0,
+      {
+        expected: IDS.length,
+        found: Number(rows[0]!.n),
+        lost: Number(lost!.n),
+        duplicated: Number(rows[0]!.n) - Number(rows[0]!.distinct),
+      },
     );
     expect(rows).toEqual([{ n: '3', distinct: '3' }]);
     const verify = await home.run(['audit', 'verify'], { timeoutMs: 120_000 });
