@@ -312,7 +312,7 @@ function parentOf(pid: number): number | undefined {
 
 describe('an agent process killed in the middle of a job', () => {
   it("kill -9 during `cmd.run 'sleep 30'`: proc.ended outcome lost on its restart, the job not run twice", async () => {
-    const id = 'fault-01';
+    const id = FULL ? 'fault-001' : 'fault-01';
     const r = await home.run(['run', '--async', id, 'cmd.run', 'sleep 30']);
     const jid = /job ID: (\d{20})/.exec(r.stdout)![1]!;
     const started = await until(

@@ -1,5 +1,6 @@
 import os from 'node:os';
-import { TimeoutError, type NatsConnection } from '@nats-io/transport-node';
+import { setTimeout as delay } from 'node:timers/promises';
+import { nuid, RequestError, TimeoutError, type NatsConnection } from '@nats-io/transport-node';
 import { connectNats, SHORT_PULLS, type NatsAuth } from '@jobledger/runtime/nats-connect';
 import { jetstream, DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream';
 import { apiSubjects, decodeEvent, publishReply, type JobReturnedData, type PublishReply, type PublishRequestInput } from '@jobledger/core';
@@ -33,6 +34,20 @@ const encoder = new TextEncoder();
 /** How long the CLI waits for JetStream to answer again (a leader election) before giving up. */
 const ELECTION_RETRY_MS = 15_000;
 
+/**
+ * One attempt of a publish request: a reply not there by then is taken for a dispatcher that
+ * died holding it, and the request is sent again with the same `request_id` (the job is stored
+ * once). A dispatcher answers in milliseconds, and within 12 s during a leader election.
+ */
+const PUBLISH_ATTEMPT_MS = 5_000;
+/** How long "no dispatcher listening" is asked again: a dispatcher being restarted. */
+const NO_RESPONDERS_RETRY_MS = 5_000;
+
+/** A request nobody listens to: no dispatcher subscribed. */
+function noResponders(err: unknown): boolean {
+  return err instanceof RequestError && err.isNoResponders();
+}
+
 export class LedgerClient {
   private constructor(
     readonly nc: NatsConnection,
@@ -50,21 +65,34 @@ export class LedgerClient {
     return new LedgerClient(nc, jetstream(nc), stream);
   }
 
+  /**
+   * Sends a publish request and returns the dispatcher's reply. No reply within an attempt, or
+   * no dispatcher listening (for up to 5 s), and the same request (one `request_id`) is sent
+   * again, until `timeoutMs`.
+   */
   async publish(req: PublishRequestInput, timeoutMs = 20_000): Promise<PublishReply> {
-    const payload = encoder.encode(JSON.stringify(req));
+    const payload = encoder.encode(JSON.stringify({ ...req, request_id: req.request_id ?? nuid.next() }));
     const max = this.nc.info?.max_payload;
     if (max !== undefined && payload.length > max) {
       throw new RequestTooLargeError(
         `the job is ${payload.length} bytes; the master accepts at most ${max} bytes (nats-server max_payload)`,
       );
     }
-    let body: unknown;
-    try {
-      body = (await this.nc.request(apiSubjects.publish, payload, { timeout: timeoutMs })).json();
-    } catch (cause) {
-      throw new MasterUnreachableError(MASTER_UNREACHABLE, { cause });
+    const started = Date.now();
+    const deadline = started + timeoutMs;
+    for (;;) {
+      const left = deadline - Date.now();
+      try {
+        const body: unknown = (await this.nc.request(apiSubjects.publish, payload, { timeout: Math.min(PUBLISH_ATTEMPT_MS, left) })).json();
+        return publishReply.parse(body);
+      } catch (cause) {
+        const again =
+          (cause instanceof TimeoutError && deadline - Date.now() > 0) ||
+          (noResponders(cause) && Date.now() - started < Math.min(NO_RESPONDERS_RETRY_MS, timeoutMs));
+        if (!again) throw new MasterUnreachableError(MASTER_UNREACHABLE, { cause });
+        if (noResponders(cause)) await delay(250);
+      }
     }
-    return publishReply.parse(body);
   }
 
   /**

@@ -70,6 +70,8 @@ export const msgIds = {
   runNew: (jid: string) => `${jid}:run:new`,
   runRet: (jid: string) => `${jid}:run:ret`,
   publishDenied: (attempt: string) => `denied:${attempt}`,
+  /** A client's publish request id: the same request sent again stores its job once. */
+  request: (requestId: string) => `request:${requestId}`,
   /** After the id's key event at `priorSeq` (0: none): two masters syncing the same change store it once. */
   key: (agentId: string, act: string, publicKey: string, priorSeq: number) => `key:${agentId}:${act}:${publicKey}:${priorSeq}`,
 } as const;

@@ -370,6 +370,29 @@ describe('one jid is published once', () => {
   });
 });
 
+describe('a request sent again (no reply: the dispatcher holding it died)', () => {
+  it('with the same request_id: the job stored the first time is the answer, stored once', async () => {
+    await announce('again-1');
+    const req = { tgt: 'again-1', tgt_type: 'list' as const, fun: 'test.ping', request_id: 'cli-retry-0001' };
+    const before = await streamMessages();
+    const first = await ok(req);
+    const again = await ok(req);
+    const concurrent = await Promise.all([ok(req), ok(req)]);
+    expect([again, ...concurrent]).toEqual([first, first, first]);
+    expect(await streamMessages()).toBe(before + 1);
+    expect((await publishedEvent(first.seq)).msgId).toBe('request:cli-retry-0001');
+    // Another request id is another job.
+    const other = await ok({ ...req, request_id: 'cli-retry-0002' });
+    expect(other.jid).not.toBe(first.jid);
+  });
+
+  it('refuses a request_id that is not 1–64 letters, digits, - or _', async () => {
+    const reply = await request({ tgt: '*', fun: 'test.ping', request_id: 'a b' });
+    expect(reply).toMatchObject({ error: { code: 'VALIDATION' } });
+    expect(JSON.stringify(reply)).toContain('request_id must be 1–64 letters, digits, - or _');
+  });
+});
+
 describe('process', () => {
   it('a configuration error is one stderr line and exit code 2', async () => {
     const child = spawn(process.execPath, [mainJs], { env: dispatcherEnv({ JOBLEDGER_NATS_URL: '' }), stdio: ['ignore', 'pipe', 'pipe'] });

@@ -2,6 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { headers, nuid, TimeoutError } from '@nats-io/transport-node';
 import {
+  decodeEvent,
   encodeEvent,
   jobPublishedTag,
   JidGenerator,
@@ -46,7 +47,8 @@ function leaderless(err: unknown): boolean {
   return err instanceof TimeoutError || (err instanceof Error && err.name === 'JetStreamNotEnabled');
 }
 
-type AppendOutcome = { stored: true; seq: number } | { stored: false; reason: string };
+/** Stored: at `seq`; `earlier` when the message stored is the same request's, sent before. */
+type AppendOutcome = { stored: true; seq: number; earlier?: PublishSuccess } | { stored: false; reason: string };
 
 /** Header naming the publish attempt that stored a message, to tell our duplicate from another's. */
 export const PUBLISH_ID_HEADER = 'Jobledger-Publish-Id';
@@ -117,8 +119,8 @@ export class JobPublisher {
       if (maxPayload !== undefined && body.length > maxPayload) {
         throw new PublishValidationError(`the job is ${body.length} bytes; the server accepts at most ${maxPayload}`);
       }
-      const outcome = await this.append(jid, body);
-      if (outcome.stored) return { jid, minions, missing, seq: outcome.seq };
+      const outcome = await this.append(jid, body, job.request_id);
+      if (outcome.stored) return outcome.earlier ?? { jid, minions, missing, seq: outcome.seq };
       this.log.warn({ jid, attempt, reason: outcome.reason }, 'jid already published by someone else; assigning another');
       if (attempt >= MAX_JIDS) throw new LedgerUnavailableError(`could not assign a unique jid after ${MAX_JIDS} attempts`);
     }
@@ -129,10 +131,15 @@ export class JobPublisher {
    * A PubAck timeout or a leaderless stream is retried with the same message for up to 12 s
    * (deduplicated by the msg id); a duplicate ack is ours only if the stored message carries our
    * publish id.
+   *
+   * With the client's `requestId`, the msg id and the publish id are the request's: the same
+   * request sent again (to this dispatcher or another one, after the first held it and died)
+   * meets the stream's duplicate window, and the job stored the first time is the answer.
    */
-  private async append(jid: string, body: Uint8Array): Promise<AppendOutcome> {
+  private async append(jid: string, body: Uint8Array, requestId?: string): Promise<AppendOutcome> {
     const { js, jsm, stream } = this.ledger;
-    const publishId = nuid.next();
+    const publishId = requestId ?? nuid.next();
+    const msgID = requestId !== undefined ? msgIds.request(requestId) : msgIds.jobNew(jid);
     const deadline = Date.now() + APPEND_RETRY_MS;
     for (let attempt = 1; ; attempt++) {
       let ack;
@@ -142,7 +149,7 @@ export class JobPublisher {
         this.signer?.headers(subjects.jobNew(jid), body, h);
         ack = await js.publish(subjects.jobNew(jid), body, {
           headers: h,
-          msgID: msgIds.jobNew(jid),
+          msgID,
           expect: { lastSubjectSequence: 0, streamName: stream },
           timeout: this.publishTimeoutMs,
         });
@@ -176,9 +183,16 @@ export class JobPublisher {
         throw new LedgerUnavailableError(`reading back message ${ack.seq} failed: ${(err as Error).message}`, { cause: err });
       });
       if (stored !== null && stored.header?.get(PUBLISH_ID_HEADER) === publishId) {
-        return { stored: true, seq: ack.seq };
+        const event = decodeEvent(stored.data);
+        if (event.type !== 'job.published') {
+          return { stored: false, reason: `msg id ${msgID} already used by sequence ${ack.seq}, a ${event.type}` };
+        }
+        if (event.data.jid === jid) return { stored: true, seq: ack.seq };
+        const { minions, missing } = event.data;
+        this.log.info({ jid: event.data.jid, seq: ack.seq }, 'request sent again: its job was stored already');
+        return { stored: true, seq: ack.seq, earlier: { jid: event.data.jid, minions, missing, seq: ack.seq } };
       }
-      return { stored: false, reason: `msg id ${msgIds.jobNew(jid)} already used by sequence ${ack.seq}` };
+      return { stored: false, reason: `msg id ${msgID} already used by sequence ${ack.seq}` };
     }
   }
 }

@@ -44,6 +44,8 @@ export interface PublishJob {
   metadata?: Record<string, unknown>;
   /** Grain path delimiter, only when not `:` (Salt publishes it only then). */
   delimiter?: string;
+  /** The client's request id (not part of the event): a request sent again stores its job once. */
+  request_id?: string;
 }
 
 /** What target resolution needs from the master configuration. */
@@ -154,5 +156,6 @@ export function parsePublishRequest(body: Uint8Array | string, ctx: TargetContex
   if (r.timeout !== undefined) job.timeout = r.timeout;
   if (r.metadata !== undefined) job.metadata = r.metadata;
   if (delimiter !== undefined) job.delimiter = delimiter;
+  if (r.request_id !== undefined) job.request_id = r.request_id;
   return job;
 }

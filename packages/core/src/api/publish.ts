@@ -39,6 +39,14 @@ export const publishRequest = z.strictObject({
   metadata: jsonObject.optional(),
   /** Grain path delimiter for `grain`/`grain_pcre` targets (Salt's `--delimiter`); sent only when not `:`. */
   delimiter: z.string().min(1).optional(),
+  /**
+   * The client's id for this request. A client that got no reply (the dispatcher holding it
+   * died) sends it again with the same id; the job is then stored once, and the reply names it.
+   */
+  request_id: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'request_id must be 1–64 letters, digits, - or _')
+    .optional(),
 });
 /** What a client sends (defaults may be left out). */
 export type PublishRequestInput = z.input<typeof publishRequest>;
