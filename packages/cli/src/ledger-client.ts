@@ -81,7 +81,7 @@ export class LedgerClient {
     const started = Date.now();
     const deadline = started + timeoutMs;
     for (;;) {
-      const left = deadline - Date.now();
+      const left = Math.max(100, deadline - Date.now()); // after a no-responders pause, still one real attempt
       try {
         const body: unknown = (await this.nc.request(apiSubjects.publish, payload, { timeout: Math.min(PUBLISH_ATTEMPT_MS, left) })).json();
         return publishReply.parse(body);
