@@ -43,7 +43,7 @@ describe('a three-node JetStream cluster', () => {
       /nats: {7}tls:\/\/127\.0\.0\.1:\d+,tls:\/\/127\.0\.0\.1:\d+,tls:\/\/127\.0\.0\.1:\d+ \(cluster 'jobledger' of 3 nodes, R3\)/,
     );
     for (const name of NODES) expect(alive(home.pids.get(name)!), name).toBe(true);
-    for (const stream of ['LEDGER', 'KV_ledger_agents', 'OBJ_ledger_returns']) {
+    for (const stream of ['LEDGER', 'KV_ledger_agents', 'KV_ledger_agent_progress', 'OBJ_ledger_returns']) {
       const info = await streamInfo(stream);
       expect(info.config.num_replicas, stream).toBe(3);
       expect(info.cluster?.name, stream).toBe('jobledger');

@@ -66,15 +66,25 @@ export function agentConsumerConfig(name: string, startSeq: number) {
   };
 }
 
-/** KV bucket of agent presence: key = encoded agent id, value = AgentPresence JSON. */
+/**
+ * KV bucket of agent presence: key = encoded agent id, value = AgentPresence JSON. Written when
+ * an agent process starts (the dispatcher watches it, so it changes only when membership does).
+ */
 export const AGENTS_BUCKET = 'ledger_agents';
+
+/**
+ * KV bucket of each id's progress: key = encoded agent id, value = the last stream sequence of a
+ * job publication the id has seen and handled (decimal). Written every few seconds while jobs
+ * arrive, apart from presence so that nobody watching presence receives every advance.
+ */
+export const PROGRESS_BUCKET = 'ledger_agent_progress';
 
 export interface AgentPresence {
   id: string;
   /** Agent process group that hosts the id. */
   group: string;
-  /** Last stream sequence of a job publication this id has seen and handled. */
-  lastSeq: number;
+  /** Written by agents before PROGRESS_BUCKET existed; read only when an id has no progress entry. */
+  lastSeq?: number;
   startedAt: string;
   grains: Record<string, unknown>;
 }

@@ -1,7 +1,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import { AGENTS_BUCKET, ledgerStreamConfig } from '@jobledger/core';
+import { AGENTS_BUCKET, PROGRESS_BUCKET, ledgerStreamConfig } from '@jobledger/core';
 import { connectNats, type NatsAuth } from './nats-connect.js';
 
 export interface Ledger {
@@ -75,4 +75,10 @@ export async function openAgentsBucket(ledger: Ledger, replicas = 1): Promise<KV
   const kvm = new Kvm(ledger.nc);
   // Created when missing; an existing bucket is only looked up (what every role may do).
   return kvm.create(AGENTS_BUCKET, { history: 1, replicas });
+}
+
+/** The KV bucket of each id's last handled job publication (key: encoded agent id). */
+export async function openProgressBucket(ledger: Ledger, replicas = 1): Promise<KV> {
+  const kvm = new Kvm(ledger.nc);
+  return kvm.create(PROGRESS_BUCKET, { history: 1, replicas });
 }

@@ -24,6 +24,7 @@ import {
 import {
   credsEventSigner,
   openAgentsBucket,
+  openProgressBucket,
   SHORT_PULLS,
   openLedger,
   stampNow,
@@ -54,7 +55,7 @@ interface Hosted {
   jobs: ProcJobs;
   /** Last job publication sequence this id has handled (run, skipped, or not targeted). */
   lastSeq: number;
-  /** `lastSeq` moved since it was last written to the presence bucket. */
+  /** `lastSeq` moved since it was last written to the progress bucket. */
   dirty: boolean;
 }
 
@@ -85,8 +86,11 @@ export interface AgentHandle {
 
 /** Parallel requests at start-up and in catch-up checks. */
 const IO_PARALLEL = 64;
-/** How often changed `lastSeq`s are written to the presence bucket. */
-const FLUSH_EVERY_MS = 1_000;
+/**
+ * How often changed `lastSeq`s are written to the progress bucket. A restart after a crash reads
+ * again what came after: jobs an id already started are recognised and not run twice.
+ */
+const FLUSH_EVERY_MS = 5_000;
 /** While a message's jobs wait for a slot, its ack deadline is pushed back this often. */
 const WORKING_EVERY_MS = 10_000;
 /** A message whose jobs could not all be started is redelivered after this. */
@@ -103,6 +107,27 @@ const RETURNER_CONCURRENCY = 16;
 const RETURNERS_STOP_WAIT_MS = 30_000;
 
 const isConsumerNotFound = (err: unknown) => err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound;
+
+/**
+ * Where an id stopped: its progress entry, or (an id last run by an agent that kept it in its
+ * presence value) the presence's `lastSeq`; undefined for an id never seen.
+ */
+async function lastHandled(
+  h: Hosted,
+  presence: KV,
+  progress: KV,
+  log: Logger,
+): Promise<{ seq: number; from: 'progress' | 'presence' } | undefined> {
+  const entry = await progress.get(h.key);
+  if (entry && entry.length > 0) {
+    const seq = Number(entry.string());
+    if (Number.isSafeInteger(seq) && seq >= 0) return { seq, from: 'progress' };
+    log.warn({ agent: h.id }, 'unreadable progress entry, reading the presence value instead');
+  }
+  const old = await presence.get(h.key);
+  const p = old && old.length > 0 ? parsePresence(old.string(), log.child({ agent: h.id })) : undefined;
+  return p?.lastSeq === undefined ? undefined : { seq: p.lastSeq, from: 'presence' };
+}
 
 function parsePresence(raw: string, log: Logger): AgentPresence | undefined {
   try {
@@ -172,6 +197,7 @@ class Agent implements AgentHandle {
     private readonly config: AgentConfig,
     private readonly ledger: Ledger,
     private readonly kv: KV,
+    private readonly progress: KV,
     private readonly log: Logger,
     hosted: Hosted[],
     /** The stream's last sequence when this process started: anything up to it is catch-up. */
@@ -214,6 +240,7 @@ class Agent implements AgentHandle {
   static async start(config: AgentConfig, ledger: Ledger, log: Logger, extensions: AgentExtensions): Promise<Agent> {
     const t0 = performance.now();
     const kv = await openAgentsBucket(ledger);
+    const progress = await openProgressBucket(ledger);
     const info = await ledger.jsm.streams.info(config.stream);
     const streamLast = info.state.last_seq;
     const startedAt = new Date();
@@ -241,19 +268,22 @@ class Agent implements AgentHandle {
     let known = 0;
     await forEachLimit(hosted, IO_PARALLEL, async (h) => {
       await h.procDir.init();
-      const entry = await kv.get(h.key);
-      const presence = entry && entry.length > 0 ? parsePresence(entry.string(), log.child({ agent: h.id })) : undefined;
-      if (presence) {
+      const last = await lastHandled(h, kv, progress, log);
+      if (last !== undefined) {
         // Never ahead of the stream (a recreated stream starts again at 1).
-        h.lastSeq = Math.min(presence.lastSeq, streamLast);
+        h.lastSeq = Math.min(last.seq, streamLast);
         known++;
       }
+      // A new id (or one known from its presence only) gets its progress entry at once: what is
+      // published from now on is what it catches up on after a stop.
+      if (last?.from !== 'progress') h.dirty = true;
     });
 
-    const agent = new Agent(config, ledger, kv, log, hosted, streamLast, startedAt, extensions);
+    const agent = new Agent(config, ledger, kv, progress, log, hosted, streamLast, startedAt, extensions);
     self.agent = agent;
     // Presence first, so the dispatcher counts these ids as soon as we report ready.
     await forEachLimit(hosted, IO_PARALLEL, (h) => agent.putPresence(h));
+    await agent.flushLastSeq();
     await agent.recoverProcFiles();
     await agent.announce();
     await agent.openConsumer();
@@ -273,7 +303,6 @@ class Agent implements AgentHandle {
     const presence: AgentPresence = {
       id: h.id,
       group: this.group,
-      lastSeq: h.lastSeq,
       startedAt: this.startedAt.toISOString(),
       grains: h.grains,
     };
@@ -295,7 +324,7 @@ class Agent implements AgentHandle {
         for (const h of dirty) h.dirty = false;
         await forEachLimit(dirty, IO_PARALLEL, async (h) => {
           try {
-            await this.putPresence(h);
+            await this.progress.put(h.key, String(h.lastSeq));
           } catch (err) {
             h.dirty = true;
             this.log.warn({ err, agent: h.id }, 'could not write lastSeq');

@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Kvm } from '@nats-io/kv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENTS_BUCKET, encodeAgentId, subjects, type AgentPresence } from '@jobledger/core';
+import { encodeAgentId, PROGRESS_BUCKET, subjects } from '@jobledger/core';
 import { AgentProcess, buildAgent, eventually, Probe, processRunning, Workspace } from './testing/harness.js';
 
 const N = 100;
@@ -79,11 +79,11 @@ describe(`one agent process hosting ${N} ids`, () => {
     expect(returnsOn(jid, id)).toBe(1);
     expect(probe.procs(jid, 'started')).toHaveLength(1);
 
-    const kv = await new Kvm(probe.ledger.nc).open(AGENTS_BUCKET);
+    const progress = await new Kvm(probe.ledger.nc).open(PROGRESS_BUCKET);
     await eventually(
-      async () => (await kv.get(encodeAgentId(id)))!.json<AgentPresence>().lastSeq >= seq,
-      5_000,
-      'lastSeq in the presence bucket',
+      async () => Number((await progress.get(encodeAgentId(id)))?.string()) >= seq,
+      15_000,
+      'lastSeq in the progress bucket',
     );
   });
 

@@ -15,7 +15,7 @@ import {
   type KeyListing,
   type KeyState,
 } from '@jobledger/core';
-import { openAgentsBucket, openLedger } from '@jobledger/runtime';
+import { openAgentsBucket, openLedger, openProgressBucket } from '@jobledger/runtime';
 import type * as Pki from '@jobledger/runtime/pki';
 import { homeLayout, readState, resolveEndpoints } from '../home.js';
 import { syncLedgerKeys } from './ledger-keys.js';
@@ -72,7 +72,11 @@ async function cutOff(pki: typeof Pki, dir: string, publicKeys: Set<string>, ids
     const ledger = await openLedger({ natsUrl, stream, name: 'jobledger-key', auth, ensure: false });
     try {
       const kv = await openAgentsBucket(ledger);
-      for (const id of ids) await kv.delete(encodeAgentId(id));
+      const progress = await openProgressBucket(ledger);
+      for (const id of ids) {
+        await kv.delete(encodeAgentId(id));
+        await progress.delete(encodeAgentId(id));
+      }
     } finally {
       await ledger.nc.close();
     }

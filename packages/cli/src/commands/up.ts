@@ -9,6 +9,7 @@ import {
   migrateDatabase,
   natsServerList,
   openAgentsBucket,
+  openProgressBucket,
   openLedger,
   readConfigFile,
   returnsStore,
@@ -347,6 +348,7 @@ async function supervise(
       });
       try {
         await openAgentsBucket(admin, replicas);
+        await openProgressBucket(admin, replicas);
         await returnsStore(admin, replicas);
       } finally {
         await admin.nc.close();

@@ -1,5 +1,5 @@
 import { encodeAgentId } from '../subject-codec.js';
-import { AGENTS_BUCKET, RETURNS_BUCKET } from '../stream.js';
+import { AGENTS_BUCKET, PROGRESS_BUCKET, RETURNS_BUCKET } from '../stream.js';
 import { apiSubjects, subjects } from '../subjects.js';
 
 /**
@@ -34,6 +34,9 @@ function streamGuards(stream: string): string[] {
     `${JS}.STREAM.DELETE.KV_${AGENTS_BUCKET}`,
     `${JS}.STREAM.PURGE.KV_${AGENTS_BUCKET}`,
     `${JS}.STREAM.UPDATE.KV_${AGENTS_BUCKET}`,
+    `${JS}.STREAM.DELETE.KV_${PROGRESS_BUCKET}`,
+    `${JS}.STREAM.PURGE.KV_${PROGRESS_BUCKET}`,
+    `${JS}.STREAM.UPDATE.KV_${PROGRESS_BUCKET}`,
     `${JS}.STREAM.DELETE.OBJ_${RETURNS_BUCKET}`,
     `${JS}.STREAM.PURGE.OBJ_${RETURNS_BUCKET}`,
     `${JS}.STREAM.UPDATE.OBJ_${RETURNS_BUCKET}`,
@@ -68,6 +71,7 @@ export function agentPermissions(o: AgentPermissionOptions): SubjectPermissions 
     `${JS}.INFO`,
     `${JS}.STREAM.INFO.${s}`,
     `${JS}.STREAM.INFO.KV_${AGENTS_BUCKET}`,
+    `${JS}.STREAM.INFO.KV_${PROGRESS_BUCKET}`,
     `${JS}.CONSUMER.INFO.${s}.${g}`,
     // nats-server 2.9 names the filter in the create subject; only job publications.
     `${JS}.CONSUMER.CREATE.${s}.${g}.ledger.job.*.new`,
@@ -86,6 +90,8 @@ export function agentPermissions(o: AgentPermissionOptions): SubjectPermissions 
     pub.push(...agentEventSubjects(id));
     pub.push(`$KV.${AGENTS_BUCKET}.${t}`);
     pub.push(`${JS}.DIRECT.GET.KV_${AGENTS_BUCKET}.$KV.${AGENTS_BUCKET}.${t}`);
+    pub.push(`$KV.${PROGRESS_BUCKET}.${t}`);
+    pub.push(`${JS}.DIRECT.GET.KV_${PROGRESS_BUCKET}.$KV.${PROGRESS_BUCKET}.${t}`);
     pub.push(`${JS}.DIRECT.GET.${s}.ledger.job.*.ret.${t}`);
     pub.push(`${JS}.DIRECT.GET.${s}.ledger.job.*.proc.${t}`);
     pub.push(`${JS}.DIRECT.GET.${s}.ledger.job.*.returner.${t}`);
@@ -123,7 +129,7 @@ export function rolePermissions(role: Exclude<Role, 'agent'>, stream: string, us
     case 'projector':
       return masterSide(stream, userPublicKey, []);
     case 'cli':
-      return masterSide(stream, userPublicKey, ['jobledger.api.>', `$KV.${AGENTS_BUCKET}.>`, 'ledger.key.>']);
+      return masterSide(stream, userPublicKey, ['jobledger.api.>', `$KV.${AGENTS_BUCKET}.>`, `$KV.${PROGRESS_BUCKET}.>`, 'ledger.key.>']);
     case 'keyserver':
       return masterSide(stream, userPublicKey, ['ledger.key.>']);
     case 'admin':
