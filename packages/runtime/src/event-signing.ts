@@ -50,6 +50,16 @@ function nkeySeedBytes(seed: string): Uint8Array {
   return Uint8Array.from(out.slice(2, 34));
 }
 
+/** The ed25519 private key of an nkey seed, as node's crypto holds it. */
+export function nkeyPrivateKey(seed: string): crypto.KeyObject {
+  return crypto.createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, nkeySeedBytes(seed.trim())]), format: 'der', type: 'pkcs8' });
+}
+
+/** The user nkey seed a NATS `.creds` file holds (undefined when it holds none). */
+export function credsSeed(credsText: string): string | undefined {
+  return /-----BEGIN USER NKEY SEED-----\s+(S[A-Z2-7]+)\s+------END USER NKEY SEED------/.exec(credsText)?.[1];
+}
+
 /** Signs events with one nkey. */
 export class EventSigner {
   readonly publicKey: string;
@@ -58,7 +68,7 @@ export class EventSigner {
   constructor(seed: string) {
     const kp = fromSeed(new TextEncoder().encode(seed.trim()));
     this.publicKey = kp.getPublicKey();
-    this.key = crypto.createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, nkeySeedBytes(seed.trim())]), format: 'der', type: 'pkcs8' });
+    this.key = nkeyPrivateKey(seed);
   }
 
   sign(subject: string, body: Uint8Array): string {
@@ -124,8 +134,7 @@ export function masterSignatureTrust(pkiDir: string): SignatureTrust | undefined
 
 /** A signer with the nkey seed of a NATS `.creds` file: the key the server authenticated. */
 export function credsEventSigner(credsFile: string): EventSigner {
-  const text = fs.readFileSync(credsFile, 'utf8');
-  const m = /-----BEGIN USER NKEY SEED-----\s+(S[A-Z2-7]+)\s+------END USER NKEY SEED------/.exec(text);
-  if (!m) throw new SigningKeyError(`${credsFile} holds no user nkey seed`);
-  return new EventSigner(m[1]!);
+  const seed = credsSeed(fs.readFileSync(credsFile, 'utf8'));
+  if (seed === undefined) throw new SigningKeyError(`${credsFile} holds no user nkey seed`);
+  return new EventSigner(seed);
 }

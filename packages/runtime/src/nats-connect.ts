@@ -1,7 +1,9 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { connect, credsAuthenticator, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type Authenticator, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import { decode as decodeJwt } from '@nats-io/jwt';
 import { inboxPrefix } from '@jobledger/core';
+import { credsSeed, nkeyPrivateKey, SigningKeyError } from './event-signing.js';
 
 /** How a process proves who it is to nats-server and checks the server: a `.creds` file and the master's CA. */
 export interface NatsAuth {
@@ -14,11 +16,33 @@ export function natsAuthFromEnv(env: NodeJS.ProcessEnv): NatsAuth {
   return { credsFile: env.JOBLEDGER_NATS_CREDS || undefined, caFile: env.JOBLEDGER_NATS_CA || undefined };
 }
 
-/** The user public key a `.creds` file's JWT is issued to. */
-export function credsUserKey(creds: string): string {
+function credsJwt(creds: string): string {
   const jwt = /-----BEGIN NATS USER JWT-----\s*([^\s-][^\s]*)\s*-+END NATS USER JWT/.exec(creds)?.[1];
   if (!jwt) throw new Error('not a NATS .creds file (no user JWT)');
-  return decodeJwt(jwt).sub;
+  return jwt;
+}
+
+/** The user public key a `.creds` file's JWT is issued to. */
+export function credsUserKey(creds: string): string {
+  return decodeJwt(credsJwt(creds)).sub;
+}
+
+/**
+ * What nats.js's `credsAuthenticator` answers (the JWT, the user's public key, the server's
+ * nonce signed with the seed), signed by node's ed25519: nats.js signs in pure JavaScript, about
+ * 100 ms of every connect, which is most of a short command's start.
+ */
+export function credsNodeAuthenticator(creds: string): Authenticator {
+  const jwt = credsJwt(creds);
+  const nkey = decodeJwt(jwt).sub;
+  const seed = credsSeed(creds);
+  if (seed === undefined) throw new SigningKeyError('not a NATS .creds file (no user nkey seed)');
+  const key = nkeyPrivateKey(seed);
+  return (nonce?: string) => ({
+    jwt,
+    nkey,
+    sig: nonce ? crypto.sign(null, Buffer.from(nonce), key).toString('base64') : '',
+  });
 }
 
 /** Connection options for the credentials: the authenticator, the CA, and the user's own inbox prefix (its permissions allow only that). */
@@ -26,7 +50,7 @@ export function natsAuthOptions(auth: NatsAuth | undefined): Partial<ConnectionO
   const out: Partial<ConnectionOptions> = {};
   if (auth?.credsFile) {
     const creds = fs.readFileSync(auth.credsFile, 'utf8');
-    out.authenticator = credsAuthenticator(new TextEncoder().encode(creds));
+    out.authenticator = credsNodeAuthenticator(creds);
     out.inboxPrefix = inboxPrefix(credsUserKey(creds));
   }
   if (auth?.caFile) out.tls = { caFile: auth.caFile };
@@ -45,12 +69,15 @@ export function natsServerList(servers: string | string[]): string[] {
  * Connects with the given credentials (none: an open server, as in the tests), to any of the
  * servers listed; on a lost connection the client goes on to the others (and the ones the
  * cluster announces).
+ *
+ * `noAsyncTraces`: nats.js otherwise builds an Error with a stack for every request and
+ * publish, in case it fails (about a tenth of a busy agent's CPU); the errors keep their message.
  */
 export async function connectNats(
   opts: Partial<ConnectionOptions> & { servers: string | string[]; auth?: NatsAuth },
 ): Promise<NatsConnection> {
   const { auth, servers, ...rest } = opts;
-  return connect({ ...rest, servers: natsServerList(servers), ...natsAuthOptions(auth) });
+  return connect({ noAsyncTraces: true, ...rest, servers: natsServerList(servers), ...natsAuthOptions(auth) });
 }
 
 /**
