@@ -83,7 +83,10 @@ export interface AgentPresence {
   id: string;
   /** Agent process group that hosts the id. */
   group: string;
-  /** Written by agents before PROGRESS_BUCKET existed; read only when an id has no progress entry. */
+  /**
+   * Where the id stood when its process started (PROGRESS_BUCKET has where it stands now); read
+   * only for an id without a progress entry, as agents before that bucket kept it here alone.
+   */
   lastSeq?: number;
   startedAt: string;
   grains: Record<string, unknown>;

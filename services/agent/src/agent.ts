@@ -281,9 +281,18 @@ class Agent implements AgentHandle {
 
     const agent = new Agent(config, ledger, kv, progress, log, hosted, streamLast, startedAt, extensions);
     self.agent = agent;
-    // Presence first, so the dispatcher counts these ids as soon as we report ready.
+    // A new id's progress entry before anything else (a start that cannot write it fails: the id
+    // would otherwise miss what is published while it is down), then presence, so the dispatcher
+    // counts these ids as soon as we report ready.
+    await forEachLimit(
+      hosted.filter((h) => h.dirty),
+      IO_PARALLEL,
+      async (h) => {
+        await progress.put(h.key, String(h.lastSeq));
+        h.dirty = false;
+      },
+    );
     await forEachLimit(hosted, IO_PARALLEL, (h) => agent.putPresence(h));
-    await agent.flushLastSeq();
     await agent.recoverProcFiles();
     await agent.announce();
     await agent.openConsumer();
@@ -303,6 +312,7 @@ class Agent implements AgentHandle {
     const presence: AgentPresence = {
       id: h.id,
       group: this.group,
+      lastSeq: h.lastSeq,
       startedAt: this.startedAt.toISOString(),
       grains: h.grains,
     };

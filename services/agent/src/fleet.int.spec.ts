@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Kvm } from '@nats-io/kv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeAgentId, PROGRESS_BUCKET, subjects } from '@jobledger/core';
+import { AGENTS_BUCKET, encodeAgentId, PROGRESS_BUCKET, subjects, type AgentPresence } from '@jobledger/core';
 import { AgentProcess, buildAgent, eventually, Probe, processRunning, Workspace } from './testing/harness.js';
 
 const N = 100;
@@ -165,6 +165,33 @@ describe('an id that lags its group', () => {
       expect(await ab.log()).toContain('recreating the consumer for catch-up');
     } finally {
       await ab.stop();
+    }
+  });
+});
+
+describe('an id whose lastSeq is only in its presence value (written by an agent of an earlier version)', () => {
+  it('catches up from there, and gets a progress entry', async () => {
+    const id = 'old-presence';
+    const dir = path.join(ws.root, 'home-old-presence');
+    await mkdir(dir, { recursive: true });
+    const before = await probe.publishJob({ fun: 'test.ping', tgt: 'nobody-at-all' });
+    const presence: AgentPresence = { id, group: 'old-group', lastSeq: before.seq, startedAt: new Date().toISOString(), grains: { id } };
+    // Created here when this test runs alone (agents create the bucket at their start).
+    await (await new Kvm(probe.ledger.nc).create(AGENTS_BUCKET, { history: 1 })).put(encodeAgentId(id), JSON.stringify(presence));
+    const missed = await probe.publishJob({ fun: 'test.echo', arg: ['missed'], tgt: id });
+
+    const a = await start([id], undefined, dir);
+    try {
+      await probe.waitReturns(missed.jid, 1);
+      expect(returnsOn(missed.jid, id)).toBe(1);
+      const progress = await new Kvm(probe.ledger.nc).open(PROGRESS_BUCKET);
+      await eventually(
+        async () => Number((await progress.get(encodeAgentId(id)))?.string()) >= missed.seq,
+        15_000,
+        'lastSeq in the progress bucket',
+      );
+    } finally {
+      await a.stop();
     }
   });
 });
