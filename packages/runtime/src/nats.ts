@@ -70,15 +70,17 @@ export async function ensureStream(jsm: JetStreamManager, name: string, replicas
   }
 }
 
+/** A KV bucket of one value a key: created when missing; an existing one is only looked up (what every role may do). */
+function openBucket(ledger: Ledger, name: string, replicas: number): Promise<KV> {
+  return new Kvm(ledger.nc).create(name, { history: 1, replicas });
+}
+
 /** The KV bucket of agent presence (key: encoded agent id); `replicas` only counts when it is created. */
-export async function openAgentsBucket(ledger: Ledger, replicas = 1): Promise<KV> {
-  const kvm = new Kvm(ledger.nc);
-  // Created when missing; an existing bucket is only looked up (what every role may do).
-  return kvm.create(AGENTS_BUCKET, { history: 1, replicas });
+export function openAgentsBucket(ledger: Ledger, replicas = 1): Promise<KV> {
+  return openBucket(ledger, AGENTS_BUCKET, replicas);
 }
 
 /** The KV bucket of each id's last handled job publication (key: encoded agent id). */
-export async function openProgressBucket(ledger: Ledger, replicas = 1): Promise<KV> {
-  const kvm = new Kvm(ledger.nc);
-  return kvm.create(PROGRESS_BUCKET, { history: 1, replicas });
+export function openProgressBucket(ledger: Ledger, replicas = 1): Promise<KV> {
+  return openBucket(ledger, PROGRESS_BUCKET, replicas);
 }

@@ -288,7 +288,7 @@ class Agent implements AgentHandle {
       hosted.filter((h) => h.dirty),
       IO_PARALLEL,
       async (h) => {
-        await progress.put(h.key, String(h.lastSeq));
+        await agent.putProgress(h);
         h.dirty = false;
       },
     );
@@ -319,6 +319,11 @@ class Agent implements AgentHandle {
     await this.kv.put(h.key, JSON.stringify(presence));
   }
 
+  /** Writes the id's `lastSeq` to the progress bucket; `dirty` is cleared by the caller. */
+  private async putProgress(h: Hosted): Promise<void> {
+    await this.progress.put(h.key, String(h.lastSeq));
+  }
+
   private advance(h: Hosted, seq: number): void {
     if (seq > h.lastSeq) {
       h.lastSeq = seq;
@@ -334,7 +339,7 @@ class Agent implements AgentHandle {
         for (const h of dirty) h.dirty = false;
         await forEachLimit(dirty, IO_PARALLEL, async (h) => {
           try {
-            await this.progress.put(h.key, String(h.lastSeq));
+            await this.putProgress(h);
           } catch (err) {
             h.dirty = true;
             this.log.warn({ err, agent: h.id }, 'could not write lastSeq');
