@@ -14,6 +14,7 @@ export default tseslint.config(
       'test/fixtures/**/*.js',
       '*.js',
       '**/bin/*.js',
+      '**/scripts/*.mjs',
     ],
   },
   js.configs.recommended,
