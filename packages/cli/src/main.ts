@@ -11,7 +11,7 @@ import {
 } from './commands/run.js';
 import { DEFAULT_RUNNER_TIMEOUT, runnerCommand } from './commands/runner.js';
 import { registerAuditTrail } from './commands/audit-trail.js';
-import { MasterUnreachableError } from './ledger-client.js';
+import { MasterUnreachableError } from '@jobledger/runtime/ledger-client';
 
 // A reader that goes away (`jobledger … | head`) ends the command quietly, as a broken pipe
 // ends any Unix filter; what the command was doing is in the ledger either way.

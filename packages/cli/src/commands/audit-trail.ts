@@ -5,7 +5,7 @@ import { connectNats, type NatsAuth } from '@jobledger/runtime/nats-connect';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { decodeEvent, eventSubjectMismatch, isJid, LEDGER_SUBJECTS, parseDateTime, parseSubject, type LedgerEvent } from '@jobledger/core';
 import { homeLayout, NotRunningError, readState } from '../home.js';
-import { MASTER_UNREACHABLE, MasterUnreachableError } from '../ledger-client.js';
+import { MASTER_UNREACHABLE, MasterUnreachableError } from '@jobledger/runtime/ledger-client';
 import { processIo, type Io } from './run.js';
 
 /**

@@ -5,7 +5,7 @@ import pg from 'pg';
 import { PROJECTOR_CONSUMER } from '@jobledger/core';
 import { databaseAddress, databaseError, migrateDatabase, verifyDatabase } from '@jobledger/runtime';
 import { homeLayout, NotRunningError, readState, resolveEndpoints } from '../home.js';
-import { MASTER_UNREACHABLE, MasterUnreachableError } from '../ledger-client.js';
+import { MASTER_UNREACHABLE, MasterUnreachableError } from '@jobledger/runtime/ledger-client';
 
 // A missing, unreachable or unmigrated database throws the runtime's DatabaseNotReadyError
 // subclasses, whose message is the one line main.ts prints (exit 2).

@@ -3,7 +3,7 @@ import { connectNats, type NatsAuth } from '@jobledger/runtime/nats-connect';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { databaseError, openDatabase, type Ledger } from '@jobledger/runtime';
 import { LIVE_SCHEMA, Rebuild } from '@jobledger/projector';
-import { MASTER_UNREACHABLE, MasterUnreachableError } from '../ledger-client.js';
+import { MASTER_UNREACHABLE, MasterUnreachableError } from '@jobledger/runtime/ledger-client';
 import { NotRunningError } from '../home.js';
 
 /** The ledger stream for reading (never created here): for commands that rebuild from it. */

@@ -10,10 +10,11 @@ import {
   type TgtType,
 } from '@jobledger/core';
 import { resolveEndpoints } from '../home.js';
-import { LedgerClient, RequestTooLargeError, invokingUser } from '../ledger-client.js';
+import { LedgerClient, RequestTooLargeError } from '@jobledger/runtime/ledger-client';
+import { invokingUser } from '../invoking-user.js';
 import { isOutputter, renderReturn } from '../output/index.js';
 import { parseFunctionArgs, yamlifyArg } from '../salt-args.js';
-import { waitForReturns, type WaitSource } from './run-wait.js';
+import { waitForReturns, type WaitSource } from '@jobledger/runtime/job-wait';
 
 export interface RunOptions {
   /** `-t`: seconds before the first `saltutil.find_job` ping (≤ 0: the default). */

@@ -1,7 +1,7 @@
-import { NoRespondersError, type Msg } from '@nats-io/transport-node';
-import { apiSubjects, CHUNKS_HEADER, joinChunks, runnerReply, type RunnerReply, type RunnerRequestInput } from '@jobledger/core';
+import type { RunnerReply } from '@jobledger/core';
+import { LedgerClient, RunnerTimeoutError } from '@jobledger/runtime/ledger-client';
 import { resolveEndpoints } from '../home.js';
-import { LedgerClient, MASTER_UNREACHABLE, MasterUnreachableError, invokingUser } from '../ledger-client.js';
+import { invokingUser } from '../invoking-user.js';
 import { renderReturn } from '../output/index.js';
 import { parseFunctionArgs } from '../salt-args.js';
 import { processIo, type Io } from './run.js';
@@ -35,45 +35,6 @@ export function unwrapOutputter(ret: unknown): { data: unknown; outputter?: stri
   return { data: ret };
 }
 
-/** Sends a runner request and reads the chunked reply (see core `api/runner.ts`). */
-async function request(client: LedgerClient, req: RunnerRequestInput, timeoutMs: number): Promise<RunnerReply> {
-  let replies: AsyncIterable<Msg>;
-  try {
-    replies = await client.nc.requestMany(apiSubjects.runner, JSON.stringify(req), { strategy: 'sentinel', maxWait: timeoutMs });
-  } catch (cause) {
-    throw new MasterUnreachableError(MASTER_UNREACHABLE, { cause });
-  }
-  const chunks: Uint8Array[] = [];
-  let expected: number | undefined;
-  let complete = false;
-  try {
-    for await (const m of replies) {
-      if (m.data.length === 0 && !m.headers?.has(CHUNKS_HEADER)) {
-        complete = true;
-        break;
-      }
-      expected = Number(m.headers?.get(CHUNKS_HEADER) ?? 1);
-      chunks.push(m.data);
-    }
-  } catch (cause) {
-    if (cause instanceof NoRespondersError) throw new MasterUnreachableError(MASTER_UNREACHABLE, { cause });
-    throw cause;
-  }
-  if (!complete || chunks.length !== expected) {
-    throw new RunnerTimeoutError(
-      chunks.length === 0
-        ? `The master did not answer within ${timeoutMs / 1000} s.`
-        : `The master's answer was cut short (${chunks.length} of ${expected ?? '?'} parts).`,
-    );
-  }
-  return runnerReply.parse(JSON.parse(new TextDecoder().decode(joinChunks(chunks))));
-}
-
-export class RunnerTimeoutError extends Error {
-  override readonly name = 'RunnerTimeoutError';
-  readonly retryable = true;
-}
-
 /** `jobledger runner` = Salt's `salt-run`. Returns the exit code: 0, or 1 when the runner failed. */
 export async function runnerCommand(fun: string, words: readonly string[], opts: RunnerOptions, io: Io = processIo): Promise<number> {
   const endpoints = resolveEndpoints();
@@ -82,7 +43,7 @@ export async function runnerCommand(fun: string, words: readonly string[], opts:
   let reply: RunnerReply;
   try {
     const timeout = opts.timeout > 0 ? opts.timeout : DEFAULT_RUNNER_TIMEOUT;
-    reply = await request(client, { fun, arg, kwarg, user: invokingUser() }, timeout * 1000);
+    reply = await client.runner({ fun, arg, kwarg, user: invokingUser() }, timeout * 1000);
   } catch (err) {
     if (err instanceof RunnerTimeoutError) {
       io.stderr(`ERROR: ${err.message}\n`);

@@ -1,9 +1,20 @@
-import os from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
-import { nuid, RequestError, TimeoutError, type NatsConnection } from '@nats-io/transport-node';
-import { connectNats, SHORT_PULLS, type NatsAuth } from '@jobledger/runtime/nats-connect';
+import { NoRespondersError, nuid, RequestError, TimeoutError, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import { connectNats, SHORT_PULLS, type NatsAuth } from './nats-connect.js';
 import { jetstream, DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream';
-import { apiSubjects, decodeEvent, publishReply, type JobReturnedData, type PublishReply, type PublishRequestInput } from '@jobledger/core';
+import {
+  apiSubjects,
+  CHUNKS_HEADER,
+  decodeEvent,
+  joinChunks,
+  publishReply,
+  runnerReply,
+  type JobReturnedData,
+  type PublishReply,
+  type PublishRequestInput,
+  type RunnerReply,
+  type RunnerRequestInput,
+} from '@jobledger/core';
 
 /** Salt's texts for a master that cannot be reached. */
 export const MASTER_UNREACHABLE = 'Failed to connect to the Master, is the Salt Master running?';
@@ -11,16 +22,6 @@ export const MASTER_UNREACHABLE = 'Failed to connect to the Master, is the Salt 
 export class MasterUnreachableError extends Error {
   override readonly name = 'MasterUnreachableError';
   readonly retryable = true;
-}
-
-/** The invoking account as Salt names it: `sudo_<name>` when root through sudo. */
-export function invokingUser(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.SUDO_USER) return `sudo_${env.SUDO_USER}`;
-  try {
-    return os.userInfo().username;
-  } catch {
-    return 'root';
-  }
 }
 
 /** A request larger than the server's `max_payload`: it would never reach the master. */
@@ -48,6 +49,16 @@ function noResponders(err: unknown): boolean {
   return err instanceof RequestError && err.isNoResponders();
 }
 
+/** A runner call without a (whole) answer in time. */
+export class RunnerTimeoutError extends Error {
+  override readonly name = 'RunnerTimeoutError';
+  readonly retryable = true;
+}
+
+/**
+ * The master's request APIs and the job returns, for the clients of the ledger: the CLI (as the
+ * operator, on `jobledger.api.*`) and the HTTP API (for its eauth users, on `jobledger.netapi.*`).
+ */
 export class LedgerClient {
   private constructor(
     readonly nc: NatsConnection,
@@ -55,10 +66,10 @@ export class LedgerClient {
     private readonly stream: string,
   ) {}
 
-  static async connect(natsUrl: string, stream: string, auth?: NatsAuth): Promise<LedgerClient> {
+  static async connect(natsUrl: string, stream: string, auth?: NatsAuth, name = 'jobledger-cli'): Promise<LedgerClient> {
     let nc: NatsConnection;
     try {
-      nc = await connectNats({ servers: natsUrl, name: 'jobledger-cli', timeout: 3000, auth });
+      nc = await connectNats({ servers: natsUrl, name, timeout: 3000, auth });
     } catch (cause) {
       throw new MasterUnreachableError(MASTER_UNREACHABLE, { cause });
     }
@@ -70,7 +81,11 @@ export class LedgerClient {
    * no dispatcher listening (for up to 5 s), and the same request (one `request_id`) is sent
    * again, until `timeoutMs`.
    */
-  async publish(req: PublishRequestInput, timeoutMs = 20_000): Promise<PublishReply> {
+  async publish(
+    req: PublishRequestInput & { eauth?: string },
+    timeoutMs = 20_000,
+    subject: string = apiSubjects.publish,
+  ): Promise<PublishReply> {
     const payload = encoder.encode(JSON.stringify({ ...req, request_id: req.request_id ?? nuid.next() }));
     const max = this.nc.info?.max_payload;
     if (max !== undefined && payload.length > max) {
@@ -83,7 +98,7 @@ export class LedgerClient {
     for (;;) {
       const left = Math.max(100, deadline - Date.now()); // after a no-responders pause, still one real attempt
       try {
-        const body: unknown = (await this.nc.request(apiSubjects.publish, payload, { timeout: Math.min(PUBLISH_ATTEMPT_MS, left) })).json();
+        const body: unknown = (await this.nc.request(subject, payload, { timeout: Math.min(PUBLISH_ATTEMPT_MS, left) })).json();
         return publishReply.parse(body);
       } catch (cause) {
         const again =
@@ -93,6 +108,44 @@ export class LedgerClient {
         if (noResponders(cause)) await delay(250);
       }
     }
+  }
+
+  /** Sends a runner request and reads the chunked reply (see core `api/runner.ts`). */
+  async runner(
+    req: RunnerRequestInput & { eauth?: string },
+    timeoutMs: number,
+    subject: string = apiSubjects.runner,
+  ): Promise<RunnerReply> {
+    let replies: AsyncIterable<Msg>;
+    try {
+      replies = await this.nc.requestMany(subject, JSON.stringify(req), { strategy: 'sentinel', maxWait: timeoutMs });
+    } catch (cause) {
+      throw new MasterUnreachableError(MASTER_UNREACHABLE, { cause });
+    }
+    const chunks: Uint8Array[] = [];
+    let expected: number | undefined;
+    let complete = false;
+    try {
+      for await (const m of replies) {
+        if (m.data.length === 0 && !m.headers?.has(CHUNKS_HEADER)) {
+          complete = true;
+          break;
+        }
+        expected = Number(m.headers?.get(CHUNKS_HEADER) ?? 1);
+        chunks.push(m.data);
+      }
+    } catch (cause) {
+      if (cause instanceof NoRespondersError) throw new MasterUnreachableError(MASTER_UNREACHABLE, { cause });
+      throw cause;
+    }
+    if (!complete || chunks.length !== expected) {
+      throw new RunnerTimeoutError(
+        chunks.length === 0
+          ? `The master did not answer within ${timeoutMs / 1000} s.`
+          : `The master's answer was cut short (${chunks.length} of ${expected ?? '?'} parts).`,
+      );
+    }
+    return runnerReply.parse(JSON.parse(new TextDecoder().decode(joinChunks(chunks))));
   }
 
   /**
@@ -185,7 +238,7 @@ export class LedgerClient {
   private async withReturn(data: JobReturnedData): Promise<JobReturnedData> {
     if (data.return_object === undefined) return data;
     // Loaded only for a large return: the CLI starts without the object store client.
-    const { resolveReturn } = await import('@jobledger/runtime/large-returns');
+    const { resolveReturn } = await import('./large-returns.js');
     // An object gone or altered: the return as the stream has it (null, and its reference).
     return resolveReturn(this, data).catch(() => data);
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { JobReturnedData } from '@jobledger/core';
-import { stillRunning, waitForReturns, type WaitEvent, type WaitOptions, type WaitSource } from './run-wait.js';
+import { stillRunning, waitForReturns, type WaitEvent, type WaitOptions, type WaitSource } from './job-wait.js';
 
 const JID = '20261125181415937764';
 
