@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { InputLimitError } from '@jobledger/core';
 import { ConfigError, parseConfigMapping } from '@jobledger/runtime';
 import { metadataArg, returnKwargsArg } from './commands/run.js';
-import { parseFunctionArgs } from './salt-args.js';
+import { parseFunctionArgs } from '@jobledger/runtime/salt-args';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
 // A fixed seed by default, so a run can be repeated; FUZZ_SEED=<n> another, FUZZ_SEED=random a new one each run.

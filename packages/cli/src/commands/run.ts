@@ -13,7 +13,7 @@ import { resolveEndpoints } from '../home.js';
 import { LedgerClient, RequestTooLargeError } from '@jobledger/runtime/ledger-client';
 import { invokingUser } from '../invoking-user.js';
 import { isOutputter, renderReturn } from '../output/index.js';
-import { parseFunctionArgs, yamlifyArg } from '../salt-args.js';
+import { parseFunctionArgs, yamlifyArg } from '@jobledger/runtime/salt-args';
 import { waitForReturns, type WaitSource } from '@jobledger/runtime/job-wait';
 
 export interface RunOptions {

@@ -3,7 +3,7 @@ import { LedgerClient, RunnerTimeoutError } from '@jobledger/runtime/ledger-clie
 import { resolveEndpoints } from '../home.js';
 import { invokingUser } from '../invoking-user.js';
 import { renderReturn } from '../output/index.js';
-import { parseFunctionArgs } from '../salt-args.js';
+import { parseFunctionArgs } from '@jobledger/runtime/salt-args';
 import { processIo, type Io } from './run.js';
 
 export interface RunnerOptions {
