@@ -27,6 +27,13 @@ export const subjects = {
 export const apiSubjects = {
   publish: 'jobledger.api.publish',
   runner: 'jobledger.api.runner',
+  /**
+   * The same requests from the HTTP API, for users it authenticated by `external_auth`: only
+   * the API's credentials may send them, and the dispatcher applies the eauth ACL, not
+   * `publisher_acl`. Outside `jobledger.api.>`, which the operator's CLI may use.
+   */
+  netapiPublish: 'jobledger.netapi.publish',
+  netapiRunner: 'jobledger.netapi.runner',
 } as const;
 
 export type ParsedSubject =

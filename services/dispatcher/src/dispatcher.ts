@@ -9,7 +9,7 @@ import { MasterConfigFile } from './master-config.js';
 import { PublishAcl } from './publish-acl.js';
 import { AgentDirectory } from './presence.js';
 import { startRunnerService } from './runner/service.js';
-import { parsePublishRequest, type PublishFailure, type PublishReply } from './publish-request.js';
+import { parseNetapiPublishRequest, parsePublishRequest, type PublishFailure, type PublishReply } from './publish-request.js';
 
 export const DISPATCHER_QUEUE = 'dispatcher';
 
@@ -47,6 +47,7 @@ export async function startDispatcher(config: DispatcherConfig, logger: Logger, 
   const { nc } = ledger;
   let agents: AgentDirectory | undefined;
   let sub: Subscription | undefined;
+  let netapiSub: Subscription | undefined;
   try {
     void (async () => {
       for await (const s of nc.status()) {
@@ -69,16 +70,22 @@ export async function startDispatcher(config: DispatcherConfig, logger: Logger, 
     const acl = new PublishAcl({ ledger, agents, clock, logger, signer });
 
     const inFlight = new Set<Promise<void>>();
-    const handle = async (msg: Msg): Promise<void> => {
+    // `netapi`: from the HTTP API, for a user it authenticated by external_auth (only the API's
+    // credentials may publish there); otherwise the CLI's user, by publisher_acl.
+    const handle = async (msg: Msg, netapi: boolean): Promise<void> => {
       const started = process.hrtime.bigint();
       let reply: PublishReply;
       try {
         const config = masterConfig.current();
-        const job = parsePublishRequest(msg.data, { nodegroups: config.nodegroups, masterConfigFile: masterConfig.file });
+        const ctx = { nodegroups: config.nodegroups, masterConfigFile: masterConfig.file };
+        const { job, eauth } = netapi
+          ? parseNetapiPublishRequest(msg.data, ctx)
+          : { job: parsePublishRequest(msg.data, ctx), eauth: undefined };
         // Salt's order: blacklist, expected minions, ACL, then "no minions".
-        await acl.checkBlacklist(job, config);
+        await acl.checkBlacklist(job, config, eauth);
         const expected = await publisher.expectedMinions(job);
-        await acl.authorize(job, expected.minions, config);
+        if (eauth !== undefined) await acl.authorizeEauth(job, expected.minions, config, eauth);
+        else await acl.authorize(job, expected.minions, config);
         reply = await publisher.publish(job, expected);
         logger.info(
           {
@@ -100,17 +107,20 @@ export async function startDispatcher(config: DispatcherConfig, logger: Logger, 
       if (msg.reply) msg.respond(encoder.encode(JSON.stringify(reply)));
     };
 
-    sub = nc.subscribe(apiSubjects.publish, {
-      queue: DISPATCHER_QUEUE,
-      callback: (err, msg) => {
-        if (err) {
-          logger.error({ err }, 'publish subscription error');
-          return;
-        }
-        const p = handle(msg).finally(() => inFlight.delete(p));
-        inFlight.add(p);
-      },
-    });
+    const serve = (subject: string, netapi: boolean) =>
+      nc.subscribe(subject, {
+        queue: DISPATCHER_QUEUE,
+        callback: (err, msg) => {
+          if (err) {
+            logger.error({ err, subject }, 'publish subscription error');
+            return;
+          }
+          const p = handle(msg, netapi).finally(() => inFlight.delete(p));
+          inFlight.add(p);
+        },
+      });
+    sub = serve(apiSubjects.publish, false);
+    netapiSub = serve(apiSubjects.netapiPublish, true);
     await nc.flush();
     logger.info(
       { subject: apiSubjects.publish, queue: DISPATCHER_QUEUE, stream: config.stream, masterId: config.masterId },
@@ -129,15 +139,16 @@ export async function startDispatcher(config: DispatcherConfig, logger: Logger, 
       projectorConsumer: config.projectorConsumer,
       queue: DISPATCHER_QUEUE,
       publishTimeoutMs: opts.publishTimeoutMs,
+      authorizeEauth: (req, eauth) => acl.authorizeRunner(req, masterConfig.current(), eauth),
     });
 
     let stopping: Promise<void> | undefined;
-    const subscription = sub;
+    const subscriptions = [sub, netapiSub];
     const directory = agents;
     return {
       stop() {
         stopping ??= (async () => {
-          if (!subscription.isClosed()) await subscription.drain().catch(() => undefined);
+          for (const s of subscriptions) if (!s.isClosed()) await s.drain().catch(() => undefined);
           await Promise.allSettled(inFlight);
           await runner.stop();
           await directory.stop();

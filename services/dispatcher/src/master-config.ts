@@ -7,6 +7,8 @@ import {
   yamlErrorText,
   EMPTY_PUBLISHER_ACL,
   parsePublisherAcl,
+  parseExternalAuth,
+  type ExternalAuth,
   type Nodegroups,
   type PublisherAcl,
 } from '@jobledger/core';
@@ -18,6 +20,10 @@ export interface MasterConfig {
   nodegroups: Nodegroups;
   /** `publisher_acl`, `publisher_acl_blacklist`, `sudo_acl`. */
   acl: PublisherAcl;
+  /** `external_auth`: the ACL of the HTTP API's users. */
+  externalAuth: ExternalAuth;
+  /** Salt's `permissive_acl`: the `'*'` rules apply to every eauth user, not only to unmatched ones. */
+  permissiveAcl: boolean;
   /**
    * The file could not be used: the ACL is closed (only root and the master's user may publish)
    * until it is fixed, so a typo never opens what the file meant to restrict.
@@ -39,16 +45,32 @@ export function parseMasterConfig(text: string, file: string): MasterConfig {
     throw new MasterConfigError(`${file} is not valid YAML: ${yamlErrorText(cause)}`, { cause });
   }
   if (nestsDeeperThan(doc, Limits.depth)) throw new MasterConfigError(`${file} is nested more than ${Limits.depth} levels deep`);
-  if (doc === null || doc === undefined) return { nodegroups: {}, acl: EMPTY_PUBLISHER_ACL };
+  if (doc === null || doc === undefined) return emptyMasterConfig();
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new MasterConfigError(`${file} must hold a mapping`);
   let acl: PublisherAcl;
+  let externalAuth: ExternalAuth;
   try {
     acl = parsePublisherAcl(doc as Record<string, unknown>);
+    externalAuth = parseExternalAuth(doc as Record<string, unknown>);
   } catch (cause) {
     if (cause instanceof AclConfigError) throw new MasterConfigError(`${file}: ${cause.message}`, { cause });
     throw cause;
   }
-  return { nodegroups: parseNodegroups((doc as Record<string, unknown>).nodegroups, file), acl };
+  const permissive = (doc as Record<string, unknown>).permissive_acl;
+  if (permissive !== undefined && permissive !== null && typeof permissive !== 'boolean') {
+    throw new MasterConfigError(`${file}: permissive_acl must be True or False`);
+  }
+  return {
+    nodegroups: parseNodegroups((doc as Record<string, unknown>).nodegroups, file),
+    acl,
+    externalAuth,
+    permissiveAcl: permissive === true,
+  };
+}
+
+/** No file, or an empty one. */
+export function emptyMasterConfig(): MasterConfig {
+  return { nodegroups: {}, acl: EMPTY_PUBLISHER_ACL, externalAuth: {}, permissiveAcl: false };
 }
 
 function parseNodegroups(groups: unknown, file: string): Nodegroups {
@@ -74,7 +96,7 @@ function parseNodegroups(groups: unknown, file: string): Nodegroups {
  * file is an empty configuration; a file that does not parse keeps the last good one (and logs).
  */
 export class MasterConfigFile {
-  private cached: MasterConfig = { nodegroups: {}, acl: EMPTY_PUBLISHER_ACL };
+  private cached: MasterConfig = emptyMasterConfig();
   private stamp = '';
 
   constructor(
@@ -92,7 +114,7 @@ export class MasterConfigFile {
     }
     if (stamp === this.stamp) return this.cached;
     if (stamp === 'missing') {
-      this.cached = { nodegroups: {}, acl: EMPTY_PUBLISHER_ACL };
+      this.cached = emptyMasterConfig();
     } else {
       try {
         this.cached = parseMasterConfig(readFileSync(this.file, 'utf8'), this.file);

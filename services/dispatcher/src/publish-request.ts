@@ -130,12 +130,33 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** Parses and validates a request body; throws PublishValidationError with zod's message. */
 export function parsePublishRequest(body: Uint8Array | string, ctx: TargetContext = {}): PublishJob {
-  let json: unknown;
+  return publishJobFrom(requestJson(body), ctx);
+}
+
+/** A request body's JSON document. */
+export function requestJson(body: Uint8Array | string): unknown {
   try {
-    json = JSON.parse(typeof body === 'string' ? body : decoder.decode(body));
+    return JSON.parse(typeof body === 'string' ? body : decoder.decode(body));
   } catch (cause) {
     throw new PublishValidationError(`request is not a JSON document: ${excerpt((cause as Error).message, 200)}`, { cause });
   }
+}
+
+/**
+ * A publish through the HTTP API (`jobledger.netapi.publish`): the request plus the eauth
+ * backend the API authenticated its user with. Only the API's credentials may send it.
+ */
+export function parseNetapiPublishRequest(body: Uint8Array | string, ctx: TargetContext = {}): { job: PublishJob; eauth: string } {
+  const json = requestJson(body);
+  const eauth = typeof json === 'object' && json !== null && !Array.isArray(json) ? (json as Record<string, unknown>).eauth : undefined;
+  if (typeof eauth !== 'string' || eauth === '')
+    throw new PublishValidationError('eauth: an API publish names the eauth backend of its user');
+  const { eauth: _eauth, ...request } = json as Record<string, unknown>;
+  return { job: publishJobFrom(request, ctx), eauth };
+}
+
+/** A validated publish request as the dispatcher works with it. */
+export function publishJobFrom(json: unknown, ctx: TargetContext = {}): PublishJob {
   const parsed = publishRequest.safeParse(json);
   if (!parsed.success) throw new PublishValidationError(zodIssuesText(parsed.error), { cause: parsed.error });
   const r = parsed.data;

@@ -155,6 +155,8 @@ export interface MasterListen {
   iface: string;
   publishPort?: number;
   retPort?: number;
+  /** master.yaml has Salt's `rest_cherrypy:` section: the HTTP API runs too. */
+  api: boolean;
 }
 
 export function masterListen(home: string, role: MasterRoleCommand, env: NodeJS.ProcessEnv = process.env): MasterListen {
@@ -174,7 +176,8 @@ export function masterListen(home: string, role: MasterRoleCommand, env: NodeJS.
   // Salt's ports for the master; `up`, a one-host ledger, takes free ones unless told.
   const publishPort = port('publish_port', role === 'master' ? 4505 : undefined);
   const retPort = port('ret_port', publishPort !== undefined ? publishPort + 1 : undefined);
-  return { iface, publishPort, retPort };
+  const api = conf.rest_cherrypy !== undefined && conf.rest_cherrypy !== null;
+  return { iface, publishPort, retPort, api };
 }
 
 async function freePort(host: string): Promise<number> {
@@ -446,6 +449,16 @@ async function supervise(
           JOBLEDGER_KEYSERVER_PORT: String(retPort),
         },
       },
+      // salt-api: when master.yaml has its rest_cherrypy: section (its port, host and TLS are there).
+      ...(listen.api
+        ? ([
+            {
+              name: 'api',
+              kind: 'api',
+              env: { JOBLEDGER_NATS_URL: natsUrl, JOBLEDGER_HOME: home.root, JOBLEDGER_STREAM: stream, ...authEnv(roleAuth('api')) },
+            },
+          ] satisfies ServiceSpec[])
+        : []),
       ...agentSpecs,
     ];
     const start = (spec: ServiceSpec) => {

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 // src/supervisor/ and dist/supervisor/ are both two levels below packages/cli.
 const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 
-export type ServiceKind = 'dispatcher' | 'projector' | 'agent' | 'keyserver';
+export type ServiceKind = 'dispatcher' | 'projector' | 'agent' | 'keyserver' | 'api';
 
 export function serviceEntry(kind: ServiceKind): string {
   return path.join(REPO_ROOT, 'services', kind, 'dist', 'main.js');

@@ -48,7 +48,7 @@ export type RunnerSuccess = z.infer<typeof runnerSuccess>;
 
 export const runnerFailure = z.strictObject({
   error: z.strictObject({
-    code: z.enum([ErrorCodes.Validation, ErrorCodes.Unavailable, ErrorCodes.Config]),
+    code: z.enum([ErrorCodes.Validation, ErrorCodes.Unavailable, ErrorCodes.Config, ErrorCodes.Authentication]),
     message: z.string(),
   }),
 });

@@ -43,7 +43,8 @@ export function parseExternalAuth(doc: Readonly<Record<string, unknown>>): Exter
         backend.options[key.slice(1)] = value;
         continue;
       }
-      if (!Array.isArray(value)) throw new AclConfigError(`external_auth: the rules of ${JSON.stringify(key)} under ${eauth} must be a list`);
+      if (!Array.isArray(value))
+        throw new AclConfigError(`external_auth: the rules of ${JSON.stringify(key)} under ${eauth} must be a list`);
       for (const r of value) {
         if (typeof r !== 'string' && !isRecord(r)) {
           throw new AclConfigError(`external_auth: a rule of ${JSON.stringify(key)} under ${eauth} must be a function regex or a mapping`);

@@ -15,7 +15,7 @@ export interface SubjectPermissions {
   allowResponses?: boolean;
 }
 
-export type Role = 'agent' | 'dispatcher' | 'projector' | 'cli' | 'keyserver' | 'admin';
+export type Role = 'agent' | 'dispatcher' | 'projector' | 'cli' | 'keyserver' | 'api' | 'admin';
 
 /** Every connection's inbox is `_INBOX.<its user public key>`: no user reads another's replies. */
 export function inboxPrefix(userPublicKey: string): string {
@@ -124,7 +124,7 @@ export function rolePermissions(role: Exclude<Role, 'agent'>, stream: string, us
           stream,
           userPublicKey,
           ['ledger.job.*.new', 'ledger.run.*.new', 'ledger.run.*.ret', subjects.publishDenied],
-          [apiSubjects.publish, apiSubjects.runner],
+          [apiSubjects.publish, apiSubjects.runner, apiSubjects.netapiPublish, apiSubjects.netapiRunner],
         ),
         allowResponses: true,
       };
@@ -134,6 +134,10 @@ export function rolePermissions(role: Exclude<Role, 'agent'>, stream: string, us
       return masterSide(stream, userPublicKey, ['jobledger.api.>', `$KV.${AGENTS_BUCKET}.>`, `$KV.${PROGRESS_BUCKET}.>`, 'ledger.key.>']);
     case 'keyserver':
       return masterSide(stream, userPublicKey, ['ledger.key.>']);
+    case 'api':
+      // The HTTP API: its users' calls go to the dispatcher on `jobledger.netapi.*`, which applies
+      // their eauth ACL; it reads the stream for job returns and its event feed.
+      return masterSide(stream, userPublicKey, ['jobledger.netapi.>']);
     case 'admin':
       return { pub: { allow: ['>'], deny: [] }, sub: { allow: ['>'], deny: [] }, allowResponses: true };
   }

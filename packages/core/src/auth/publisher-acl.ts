@@ -107,7 +107,12 @@ function argsCheck(rule: unknown, args: readonly unknown[], kwargs: Readonly<Rec
 }
 
 /** Salt's `__fun_check`: does one of the rules allow `fun` (with these arguments)? */
-function funCheck(rules: unknown, fun: string, args: readonly unknown[], kwargs: Readonly<Record<string, unknown>> | undefined): boolean {
+export function funCheck(
+  rules: unknown,
+  fun: string,
+  args: readonly unknown[],
+  kwargs: Readonly<Record<string, unknown>> | undefined,
+): boolean {
   for (const cond of Array.isArray(rules) ? rules : [rules]) {
     if (typeof cond === 'string') {
       if (reMatch(cond, fun)) return true;
@@ -179,6 +184,14 @@ export function authorizePublish(acl: PublisherAcl, req: AclRequest, ctx: AclCon
   const rules: AclRule[] = [];
   for (const [expr, list] of Object.entries(acl.publisher_acl)) if (exprMatch(name, expr)) rules.push(...list);
   if (rules.length === 0) return { allowed: false, error: 'AuthenticationError', reason: AclTexts.userAuthFailure };
+  return authCheck(rules, req, ctx);
+}
+
+/**
+ * Salt's `auth_check`: does one of the rules allow the function, with these arguments, on every
+ * targeted minion? `saltutil.find_job` is always allowed.
+ */
+export function authCheck(rules: readonly AclRule[], req: AclRequest, ctx: Pick<AclContext, 'compoundMinions'>): AclDecision {
   if (ALWAYS_ALLOWED.has(req.fun)) return { allowed: true };
 
   const last = req.arg.at(-1);

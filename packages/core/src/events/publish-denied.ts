@@ -19,6 +19,8 @@ export const publishDeniedData = z.looseObject({
   message: z.string(),
   /** Why, as the master logs it. */
   reason: z.string(),
+  /** The eauth backend of a user of the HTTP API (absent: the CLI's user, by `publisher_acl`). */
+  eauth: z.string().optional(),
   _stamp: stamp,
 });
 export type PublishDeniedData = z.infer<typeof publishDeniedData>;

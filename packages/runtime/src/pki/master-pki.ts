@@ -15,7 +15,7 @@ import { createCertificateAuthority, createServerCertificate, certificateFingerp
  */
 
 export type MasterRole = Exclude<Role, 'agent'>;
-export const MASTER_ROLES: readonly MasterRole[] = ['admin', 'dispatcher', 'projector', 'cli', 'keyserver'];
+export const MASTER_ROLES: readonly MasterRole[] = ['admin', 'dispatcher', 'projector', 'cli', 'keyserver', 'api'];
 
 export interface MasterPki {
   dir: string;

@@ -8,6 +8,7 @@ import {
   chunkBody,
   CHUNKS_HEADER,
   encodeEvent,
+  EauthTexts,
   ErrorCodes,
   JidGenerator,
   msgIds,
@@ -63,6 +64,11 @@ export interface RunnerServiceOptions {
   activeTimeoutMs?: number;
   /** Milliseconds to wait for one PubAck. */
   publishTimeoutMs?: number;
+  /**
+   * A call from the HTTP API (`jobledger.netapi.runner`): may the eauth user run it? The
+   * refusal's text when not (recorded by the callee); without it such calls are refused.
+   */
+  authorizeEauth?: (req: RunnerRequest, eauth: string) => Promise<string | undefined>;
 }
 
 export interface RunnerService {
@@ -181,16 +187,31 @@ export async function startRunnerService(opts: RunnerServiceOptions): Promise<Ru
     }
   };
 
-  const handle = async (msg: Msg): Promise<void> => {
+  const handle = async (msg: Msg, netapi: boolean): Promise<void> => {
     const started = process.hrtime.bigint();
     let req: RunnerRequest;
+    let eauth: string | undefined;
     try {
-      req = runnerRequest.parse(msg.json());
+      const json = msg.json<unknown>();
+      if (netapi) {
+        const body = typeof json === 'object' && json !== null && !Array.isArray(json) ? (json as Record<string, unknown>) : {};
+        const { eauth: named, ...rest } = body;
+        if (typeof named !== 'string' || named === '') throw new Error('eauth: an API runner call names the eauth backend of its user');
+        eauth = named;
+        req = runnerRequest.parse(rest);
+      } else req = runnerRequest.parse(json);
     } catch (err) {
       const message =
         err instanceof z.ZodError ? zodIssuesText(err) : `request is not a JSON document: ${excerpt((err as Error).message, 200)}`;
       respond(msg, failure(ErrorCodes.Validation, message), maxPayload());
       return;
+    }
+    if (eauth !== undefined) {
+      const denied = opts.authorizeEauth ? await opts.authorizeEauth(req, eauth) : EauthTexts.specDenied('token', req.user);
+      if (denied !== undefined) {
+        respond(msg, failure(ErrorCodes.Authentication, denied), maxPayload());
+        return;
+      }
     }
     const fun = `runner.${req.fun}`;
     const fun_args = runnerFunArgs(req.arg, req.kwarg);
@@ -253,21 +274,23 @@ export async function startRunnerService(opts: RunnerServiceOptions): Promise<Ru
     log.info({ jid, fun, success: outcome.success, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'runner call');
   };
 
-  let sub: Subscription;
-  try {
-    sub = ledger.nc.subscribe(apiSubjects.runner, {
+  const serve = (subject: string, netapi: boolean) =>
+    ledger.nc.subscribe(subject, {
       queue: opts.queue,
       callback: (err, msg) => {
         if (err) {
-          log.error({ err }, 'runner subscription error');
+          log.error({ err, subject }, 'runner subscription error');
           return;
         }
-        const p = handle(msg)
+        const p = handle(msg, netapi)
           .catch((e: unknown) => log.error({ err: e }, 'runner request failed'))
           .finally(() => inFlight.delete(p));
         inFlight.add(p);
       },
     });
+  const subs: Subscription[] = [];
+  try {
+    subs.push(serve(apiSubjects.runner, false), serve(apiSubjects.netapiRunner, true));
     await ledger.nc.flush();
   } catch (err) {
     await database?.close().catch(() => undefined);
@@ -279,7 +302,7 @@ export async function startRunnerService(opts: RunnerServiceOptions): Promise<Ru
   return {
     stop() {
       stopping ??= (async () => {
-        if (!sub.isClosed()) await sub.drain().catch(() => undefined);
+        for (const sub of subs) if (!sub.isClosed()) await sub.drain().catch(() => undefined);
         await Promise.allSettled(inFlight);
         await database?.close().catch(() => undefined);
       })();
