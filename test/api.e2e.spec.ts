@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliHome } from './support/cli.js';
@@ -237,5 +238,96 @@ describe('salt-api: external_auth', () => {
     const r = await fetch(`${base}/jobs`, { headers: { 'X-Auth-Token': token, Accept: 'application/json' } });
     expect(r.status).toBe(401);
     expect(await r.text()).toContain('Authentication failure of type "token" occurred for user tester.');
+  });
+});
+
+interface SseEvent {
+  id: number;
+  tag: string;
+  data: { tag: string; data: Record<string, unknown> };
+}
+
+/** A live `/events` feed: parsed events as they come. */
+async function openFeed(url: string, headers: Record<string, string> = {}) {
+  const ac = new AbortController();
+  const r = await fetch(url, { headers: { Accept: 'text/event-stream', ...headers }, signal: ac.signal });
+  expect(r.status).toBe(200);
+  expect(r.headers.get('content-type')).toContain('text/event-stream');
+  const events: SseEvent[] = [];
+  let raw = '';
+  const reading = (async () => {
+    const decoder = new StringDecoder('utf8');
+    try {
+      for await (const chunk of r.body as unknown as AsyncIterable<Uint8Array>) {
+        raw += decoder.write(Buffer.from(chunk));
+        let end: number;
+        while ((end = raw.indexOf('\n\n')) >= 0) {
+          const block = raw.slice(0, end);
+          raw = raw.slice(end + 2);
+          const fields: Record<string, string> = {};
+          for (const line of block.split('\n')) {
+            const at = line.indexOf(': ');
+            if (at > 0) fields[line.slice(0, at)] = line.slice(at + 2);
+          }
+          if (fields.id !== undefined)
+            events.push({ id: Number(fields.id), tag: fields.tag!, data: JSON.parse(fields.data!) as SseEvent['data'] });
+        }
+      }
+    } catch {
+      /* aborted */
+    }
+  })();
+  return {
+    events,
+    wait: (what: string, ok: (evs: SseEvent[]) => boolean) => until(what, () => (ok(events) ? events : undefined), 20_000),
+    close: async () => {
+      ac.abort();
+      await reading;
+    },
+  };
+}
+
+const jidOf = (stdout: string) => /jid: (\d{20})/.exec(stdout)![1]!;
+
+describe('salt-api: events', () => {
+  it('streams tag/data with ids for a job run from the CLI, and Last-Event-ID resumes exactly after an id', async () => {
+    const token = await login('saltdev', 's3cret');
+    const feed = await openFeed(`${base}/events?token=${token}`);
+    const run = await home.run(['run', '*', 'test.ping', '--show-jid']);
+    expect(run.code).toBe(0);
+    const jid = jidOf(run.stdout);
+    const returns = (evs: SseEvent[]) => evs.filter((e) => e.tag.startsWith(`salt/job/${jid}/ret/`));
+    await feed.wait('the three returns on the feed', (evs) => returns(evs).length === 3);
+    await feed.close();
+    const first = feed.events;
+    const published = first.find((e) => e.tag === `salt/job/${jid}/new`)!;
+    expect(published.data).toMatchObject({ tag: `salt/job/${jid}/new`, data: { jid, fun: 'test.ping', minions: ['a', 'b', 'c'] } });
+    expect(returns(first).map((e) => e.data.data.return)).toEqual([true, true, true]);
+    const ids = first.map((e) => e.id);
+    expect([...ids].sort((a, b) => a - b)).toEqual(ids);
+
+    // Resume right after the job's publication: every later event up to the last one seen, once.
+    const resumed = await openFeed(`${base}/events`, { 'X-Auth-Token': token, 'Last-Event-ID': String(published.id) });
+    const last = ids.at(-1)!;
+    await resumed.wait('the resumed feed to reach the last id seen', (evs) => evs.some((e) => e.id >= last));
+    await resumed.close();
+    const after = first.filter((e) => e.id > published.id);
+    expect(resumed.events.filter((e) => e.id <= last)).toEqual(after);
+  });
+
+  it('shows a user only the events of the jobs its rules allow', async () => {
+    const token = await login('tester', 't3st');
+    const feed = await openFeed(`${base}/events`, { 'X-Auth-Token': token });
+    const hidden = jidOf((await home.run(['run', 'a', 'cmd.run', 'echo hidden', '--show-jid'])).stdout);
+    const shown = jidOf((await home.run(['run', 'a', 'test.ping', '--show-jid'])).stdout);
+    await feed.wait('the test.ping return', (evs) => evs.some((e) => e.tag === `salt/job/${shown}/ret/a`));
+    await feed.close();
+    expect(feed.events.some((e) => e.tag.includes(hidden))).toBe(false);
+    expect(feed.events.some((e) => e.tag === `salt/job/${shown}/new`)).toBe(true);
+  });
+
+  it('refuses a feed without a session', async () => {
+    expect((await fetch(`${base}/events`)).status).toBe(401);
+    expect((await fetch(`${base}/events?token=${'0'.repeat(40)}`)).status).toBe(401);
   });
 });

@@ -66,6 +66,14 @@ program
   });
 
 program
+  .command('api')
+  .description("Salt's salt-api: the HTTP API (rest_cherrypy of master.yaml) in the foreground, for this home's ledger")
+  .action(async () => {
+    const { apiCommand } = await import('./commands/api.js');
+    process.exitCode = await apiCommand();
+  });
+
+program
   .command('run')
   .description("run a function on the targeted agents, as Salt's `salt` command")
   .argument('[target]', 'agents to target (a glob unless a target option says otherwise)')

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { NoRespondersError, nuid, RequestError, TimeoutError, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { connectNats, SHORT_PULLS, type NatsAuth } from './nats-connect.js';
-import { jetstream, DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import {
   apiSubjects,
   CHUNKS_HEADER,
@@ -9,7 +9,9 @@ import {
   joinChunks,
   publishReply,
   runnerReply,
+  subjects,
   type JobReturnedData,
+  type LedgerEvent,
   type PublishReply,
   type PublishRequestInput,
   type RunnerReply,
@@ -202,6 +204,37 @@ export class LedgerClient {
         return stopped;
       },
     };
+  }
+
+  /**
+   * Every event of the ledger from stream sequence `fromSeq` on (undefined: from the next one
+   * stored), through an ordered consumer: the HTTP API's event feed.
+   */
+  consumeAll(fromSeq: number | undefined) {
+    return this.whileElecting(async () => {
+      const consumer = await this.js.consumers.get(
+        this.stream,
+        fromSeq === undefined
+          ? { deliver_policy: DeliverPolicy.New }
+          : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, fromSeq) },
+      );
+      return consumer.consume({ max_messages: 256, ...SHORT_PULLS });
+    });
+  }
+
+  private jsm: Promise<JetStreamManager> | undefined;
+
+  /** A job's `job.published` event, read by subject (undefined: none, or not an event). */
+  async jobPublication(jid: string): Promise<Extract<LedgerEvent, { type: 'job.published' }> | undefined> {
+    this.jsm ??= jetstreamManager(this.nc);
+    const m = await (await this.jsm).direct.getMessage(this.stream, { last_by_subj: subjects.jobNew(jid) });
+    if (m === null) return undefined;
+    try {
+      const event = decodeEvent(m.data);
+      return event.type === 'job.published' ? event : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** An ordered consumer of the job's returns from its publication on. */

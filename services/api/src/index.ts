@@ -7,3 +7,5 @@ export * from './perms.js';
 export * from './rest-config.js';
 export * from './server.js';
 export * from './sessions.js';
+export * from './event-visibility.js';
+export * from './events-route.js';

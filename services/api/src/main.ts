@@ -20,6 +20,7 @@ await serviceMain({
       });
       const app = await buildApiServer({
         config: config.rest,
+        ledger,
         configDir: configDir(config),
         clients,
         sessions: new SessionStore(config.rest.tokenExpire),

@@ -28,6 +28,8 @@ export interface RestConfig {
   /** Requests per minute and client address before 429 (not in Salt: brute-force protection of /login). */
   rateLimit: number;
   externalAuth: ExternalAuth;
+  /** Salt's `permissive_acl`: the `'*'` rules apply to every eauth user. */
+  permissiveAcl: boolean;
 }
 
 const pathPrefix = z
@@ -83,5 +85,6 @@ export function parseRestConfig(doc: ConfigMapping, file: string): RestConfig | 
     tokenExpire,
     rateLimit: r.rate_limit,
     externalAuth,
+    permissiveAcl: doc.permissive_acl === true,
   };
 }

@@ -1,13 +1,16 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import { stringify as toYaml } from 'yaml';
+import { eauthRules } from '@jobledger/core';
 import type { Logger } from '@jobledger/runtime';
+import type { LedgerClient } from '@jobledger/runtime/ledger-client';
 import { CLIENTS, type Clients } from './clients.js';
 import { fileEauthCheck, fileEauthOptions } from './eauth-file.js';
+import { registerEventsRoute } from './events-route.js';
 import { ApiTexts, errorPage, HttpError } from './http-errors.js';
 import { lowstateChunks, parseFormBody, parseJsonBody, parseTextBody, parseYamlBody, type Chunk } from './lowstate.js';
 import { loginPerms } from './perms.js';
@@ -16,6 +19,8 @@ import type { Session, SessionStore } from './sessions.js';
 
 export interface ApiServerOptions {
   config: RestConfig;
+  /** The ledger: the event feed reads it. */
+  ledger: LedgerClient;
   /** The directory of master.yaml: relative eauth file names are read from there. */
   configDir: string;
   clients: Clients;
@@ -56,8 +61,9 @@ function presentedToken(req: FastifyRequest): string | undefined {
 
 export async function buildApiServer(opts: ApiServerOptions) {
   const { config, clients, sessions, logger } = opts;
+  const httpLogger: FastifyBaseLogger = logger.child({ component: 'http' });
   const app = Fastify({
-    loggerInstance: logger.child({ component: 'http' }),
+    loggerInstance: httpLogger,
     // Request lines are logged below without their query (a token may be in it).
     disableRequestLogging: true,
     bodyLimit: 1024 * 1024,
@@ -229,6 +235,16 @@ export async function buildApiServer(opts: ApiServerOptions) {
     const ret = (await runChunks(chunks, () => Promise.resolve(session))) as ({ jid?: string } | undefined)[];
     const jobs = ret.filter((r) => r?.jid !== undefined).map((r) => ({ href: `/jobs/${r!.jid}` }));
     return send(req, reply, { return: ret, _links: { jobs } }, 202);
+  });
+
+  registerEventsRoute(app, {
+    ledger: opts.ledger,
+    sessions,
+    presentedToken,
+    rulesOf: (s) => {
+      const backend = config.externalAuth[s.eauth];
+      return backend === undefined ? [] : eauthRules(backend, s.user, [], config.permissiveAcl);
+    },
   });
 
   if (config.app !== undefined) {

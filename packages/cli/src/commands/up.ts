@@ -155,8 +155,8 @@ export interface MasterListen {
   iface: string;
   publishPort?: number;
   retPort?: number;
-  /** master.yaml has Salt's `rest_cherrypy:` section: the HTTP API runs too. */
-  api: boolean;
+  /** master.yaml has Salt's `rest_cherrypy:` section: the HTTP API runs too, at this URL. */
+  api?: string;
 }
 
 export function masterListen(home: string, role: MasterRoleCommand, env: NodeJS.ProcessEnv = process.env): MasterListen {
@@ -176,8 +176,12 @@ export function masterListen(home: string, role: MasterRoleCommand, env: NodeJS.
   // Salt's ports for the master; `up`, a one-host ledger, takes free ones unless told.
   const publishPort = port('publish_port', role === 'master' ? 4505 : undefined);
   const retPort = port('ret_port', publishPort !== undefined ? publishPort + 1 : undefined);
-  const api = conf.rest_cherrypy !== undefined && conf.rest_cherrypy !== null;
-  return { iface, publishPort, retPort, api };
+  const rest = conf.rest_cherrypy as Record<string, unknown> | null | undefined;
+  const api =
+    rest !== undefined && rest !== null
+      ? `${rest.disable_ssl === true ? 'http' : 'https'}://${typeof rest.host === 'string' ? rest.host : '127.0.0.1'}:${String(rest.port)}`
+      : undefined;
+  return { iface, publishPort, retPort, ...(api !== undefined ? { api } : {}) };
 }
 
 async function freePort(host: string): Promise<number> {
@@ -450,7 +454,7 @@ async function supervise(
         },
       },
       // salt-api: when master.yaml has its rest_cherrypy: section (its port, host and TLS are there).
-      ...(listen.api
+      ...(listen.api !== undefined
         ? ([
             {
               name: 'api',
@@ -490,6 +494,7 @@ async function supervise(
       `  nats:       ${natsUrl}${nodes > 1 ? ` (cluster '${CLUSTER_NAME}' of ${nodes} nodes, R${replicas})` : replicas > 1 ? ` (R${replicas})` : ''}\n` +
       `  keys:       https://${listen.iface}:${retPort} (master_finger: '${masterPki.fingerprint}')\n` +
       `  postgresql: ${redact(databaseUrl)}\n` +
+      (listen.api !== undefined ? `  api:        ${listen.api} (salt-api, rest_cherrypy)\n` : '') +
       (role === 'up' ? `  agents:     ${describeAgents(agentGroups)}\n` : '');
     fs.writeFileSync(path.join(home.runDir, 'up.ready'), summary);
     log('ready');
