@@ -202,6 +202,42 @@ describe('salt-api: lowstate', () => {
   });
 });
 
+describe('salt-api: GET /jobs', () => {
+  it('filters by user and status and pages by keyset (after=<jid>), never overlapping', async () => {
+    const token = await login('saltdev', 's3cret');
+    const call = async (fields: Record<string, string>) =>
+      (await (await fetch(`${base}/`, { method: 'POST', headers: { ...FORM, 'X-Auth-Token': token }, body: form(fields) })).json()) as {
+        return: [Record<string, unknown>];
+      };
+    await call({ client: 'local', tgt: 'a', fun: 'cmd.run', arg: 'exit 3' });
+    for (let i = 0; i < 3; i++) await call({ client: 'local', tgt: 'b', fun: 'test.ping' });
+    const list = async (query: string) =>
+      (
+        (await (await fetch(`${base}/jobs?${query}`, { headers: { 'X-Auth-Token': token, Accept: 'application/json' } })).json()) as {
+          return: [Record<string, { Function: string; User: string }>];
+        }
+      ).return[0];
+    const all = await until('the jobs projected', async () => {
+      const got = await list('user=saltdev&search_function=test.ping');
+      return Object.keys(got).length >= 3 ? got : undefined;
+    });
+    expect(Object.values(all).every((j) => j.User === 'saltdev' && j.Function === 'test.ping')).toBe(true);
+    const failed = await until('the failed job', async () => {
+      const got = await list('user=saltdev&status=failed');
+      return Object.keys(got).length > 0 ? got : undefined;
+    });
+    expect(Object.values(failed).map((j) => j.Function)).toEqual(['cmd.run']);
+    // pages of 2, newest first; each page oldest first (Salt's order), the next page after its oldest
+    const page1 = Object.keys(await list('user=saltdev&limit=2'));
+    const page2 = Object.keys(await list(`user=saltdev&limit=2&after=${page1[0]}`));
+    expect(page1).toHaveLength(2);
+    expect(page2.length).toBeGreaterThan(0);
+    expect(page2.every((j) => j < page1[0]!)).toBe(true);
+    const bad = await fetch(`${base}/jobs?status=lost`, { headers: { 'X-Auth-Token': token, Accept: 'application/json' } });
+    expect(JSON.stringify(await bad.json())).toContain('status must be one of running, failed, succeeded, no-return');
+  });
+});
+
 describe('salt-api: external_auth', () => {
   it("refuses cmd.run to a user allowed only test.*, with salt-api's 401, and records the attempt", async () => {
     const token = await login('tester', 't3st');

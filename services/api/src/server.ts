@@ -207,7 +207,8 @@ export async function buildApiServer(opts: ApiServerOptions) {
   app.get<{ Querystring: Record<string, string> }>('/jobs', async (req, reply) => {
     const { session } = requireSession(req);
     const kwargs: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(req.query)) if (k !== 'timeout' && k !== 'token') kwargs[k] = v;
+    // jobs.list_jobs's filters; `user` is its search_user (jobledger's, as status and after).
+    for (const [k, v] of Object.entries(req.query)) if (k !== 'timeout' && k !== 'token') kwargs[k === 'user' ? 'search_user' : k] = v;
     const ret = await clients.runner({ client: 'runner', fun: 'jobs.list_jobs', kwarg: kwargs }, session);
     return send(req, reply, { return: [ret] });
   });

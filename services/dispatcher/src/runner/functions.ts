@@ -8,11 +8,13 @@ import {
   lookupJidReturn,
   normaliseListJobsFilters,
   pyTruthy,
+  splitInput,
   type JobLoad,
   type JobRecord,
   type NormalisedFilters,
 } from '@jobledger/core';
 import type { JobStore } from './job-store.js';
+import { JOB_STATUSES, type JobStatus, type ListJobsQuery } from './list-jobs-sql.js';
 import type { Param, Signature } from './signature.js';
 
 /** A runner job in progress on this dispatcher (Salt's master proc file): the runner dict and pid. */
@@ -149,13 +151,18 @@ const jobsFunctions: Record<string, RunnerFunction> = {
         opt('limit', DEFAULT_LIST_LIMIT),
         opt('offset', 0),
         opt('page'),
+        opt('search_user'),
+        opt('status'),
+        opt('after'),
       ],
     },
     doc:
       'List the newest jobs (limit, default 1000) and their functions, oldest first; all given filters must match.\n\n' +
       'search_metadata\n    A dictionary; any equal key/value pair in the job metadata matches.\nsearch_function\n    Globs (a list or comma separated) on the function.\n' +
       'search_target\n    Globs (a list or comma separated) on the target.\nstart_time / end_time\n    Jobs started at or after / at or before this time (UTC).\n' +
-      'limit, offset, page\n    The page of newest jobs: limit (1 to 100000), offset, or page (1 is the newest).\n\nCLI Example:\n\n' +
+      'limit, offset, page\n    The page of newest jobs: limit (1 to 100000), offset, or page (1 is the newest).\n' +
+      'search_user\n    Globs on the user who ran the job (jobledger).\nstatus\n    running, failed, succeeded or no-return (jobledger).\n' +
+      'after\n    A jid: the page of jobs older than it, for keyset paging (jobledger).\n\nCLI Example:\n\n' +
       "    jobledger runner jobs.list_jobs\n    jobledger runner jobs.list_jobs search_function='test.*' search_target='localhost' search_metadata='{\"bar\": \"foo\"}'\n" +
       "    jobledger runner jobs.list_jobs start_time='2015, Mar 16 19:00' end_time='2015, Mar 18 22:00'",
     async run(ctx, a) {
@@ -163,7 +170,17 @@ const jobsFunctions: Record<string, RunnerFunction> = {
       const limit = intArg('limit', a.limit, 1, MAX_LIST_LIMIT);
       let offset = intArg('offset', a.offset, 0, Number.MAX_SAFE_INTEGER);
       if (a.page !== null && a.page !== undefined) offset = (intArg('page', a.page, 1, Number.MAX_SAFE_INTEGER) - 1) * limit;
-      const rows = await listJobsPage(ctx, filters, limit, offset);
+      const extra: Pick<ListJobsQuery, 'users' | 'status' | 'after'> = {};
+      if (a.search_user !== null && a.search_user !== undefined) extra.users = splitInput(a.search_user);
+      if (a.status !== null && a.status !== undefined) {
+        if (typeof a.status !== 'string' || !(JOB_STATUSES as readonly string[]).includes(a.status)) {
+          throw new RunnerArgumentError(`status must be one of ${JOB_STATUSES.join(', ')}, got ${JSON.stringify(a.status)}`);
+        }
+        extra.status = a.status as JobStatus;
+      }
+      if (a.after !== null && a.after !== undefined) extra.after = jidArg(a.after);
+      const store = await ctx.store();
+      const rows = await store.listJobs({ filters, limit, offset, ...extra });
       const ret: Record<string, JobRecord> = {};
       for (const r of rows) ret[r.jid] = formatJidInstance(r.jid, r.load);
       return wrapOutputter(a.outputter, ret);

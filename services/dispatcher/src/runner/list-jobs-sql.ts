@@ -16,8 +16,17 @@ import { globToSql, microsToJid, type NormalisedFilters, type SqlGlob } from '@j
  *   `start_time` (the `idx_jobs_start_time` order) narrowed exactly by the jid text.
  */
 
+/** jobledger's job states (`status=` of `list_jobs`, the HTTP API's `GET /jobs?status=`). */
+export const JOB_STATUSES = ['running', 'failed', 'succeeded', 'no-return'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
 export interface ListJobsQuery {
   filters: NormalisedFilters;
+  /** Globs on the user who published (jobledger's, not Salt's). */
+  users?: readonly string[];
+  status?: JobStatus;
+  /** Keyset paging: only jobs older than this jid in the list's order (newest first). */
+  after?: string;
   /** Functions left out (`list_jobs_filter` leaves out `saltutil.find_job`). */
   excludeFunctions?: readonly string[];
   limit: number;
@@ -123,10 +132,34 @@ export function listJobsConditions(f: NormalisedFilters, p: Params, excludeFunct
   return where;
 }
 
+const RUNNING_PROC = `EXISTS (SELECT 1 FROM procs WHERE procs.jid = jobs.jid AND procs.state = 'running')`;
+
+/**
+ * A job's state from its counters: failed (an agent returned success false), succeeded (every
+ * expected agent returned, none failed), running (agents still out, one of them running it),
+ * no-return (agents still out, none running it).
+ */
+export function statusCondition(status: JobStatus): string {
+  switch (status) {
+    case 'failed':
+      return 'failed > 0';
+    case 'succeeded':
+      return 'failed = 0 AND returned >= expected';
+    case 'running':
+      return `failed = 0 AND returned < expected AND ${RUNNING_PROC}`;
+    case 'no-return':
+      return `failed = 0 AND returned < expected AND NOT ${RUNNING_PROC}`;
+  }
+}
+
 /** The page of jobs matching `q`, newest first (in the order of `idx_jobs_start_time`, NULLS LAST included). */
 export function listJobsSql(q: ListJobsQuery): SqlQuery {
   const p = new Params();
   const where = listJobsConditions(q.filters, p, q.excludeFunctions);
+  if (q.users !== undefined) where.push(anyOf(q.users.map((u) => globPredicate('"user"', globToSql(u), p))));
+  if (q.status !== undefined) where.push(statusCondition(q.status));
+  // A row comparison in the index's order: the page starts right after the given job.
+  if (q.after !== undefined) where.push(`(start_time, jid) < (SELECT start_time, jid FROM jobs WHERE jid = ${p.add(q.after)})`);
   const text =
     `SELECT ${LIST_COLUMNS} FROM jobs` +
     (where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '') +
