@@ -6,9 +6,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
+import { spawn } from 'node:child_process';
 import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliHome } from './support/cli.js';
+import { CLI_BIN, CliHome, REPO_ROOT } from './support/cli.js';
 import { until } from './support/until.js';
 
 const home = new CliHome('jobledger-api-e2e-');
@@ -365,5 +366,52 @@ describe('salt-api: events', () => {
   it('refuses a feed without a session', async () => {
     expect((await fetch(`${base}/events`)).status).toBe(401);
     expect((await fetch(`${base}/events?token=${'0'.repeat(40)}`)).status).toBe(401);
+  });
+});
+
+describe('jobledger api', () => {
+  it("runs salt-api in the foreground for the home's ledger and stops on SIGTERM", async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [CLI_BIN, 'api'], {
+      cwd: REPO_ROOT,
+      env: { ...home.env(), JOBLEDGER_API_PORT: String(port) },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const welcome = await until(
+        'the foreground API',
+        async () => {
+          try {
+            return (await (await fetch(`http://127.0.0.1:${port}/`, { headers: { Accept: 'application/json' } })).json()) as {
+              return: string;
+            };
+          } catch {
+            return undefined;
+          }
+        },
+        30_000,
+      );
+      expect(welcome.return).toBe('Welcome');
+      const token = await (async () => {
+        const r = await fetch(`http://127.0.0.1:${port}/login`, {
+          method: 'POST',
+          headers: FORM,
+          body: form({ username: 'saltdev', password: 's3cret', eauth: 'file' }),
+        });
+        return ((await r.json()) as { return: { token: string }[] }).return[0]!.token;
+      })();
+      const r = await fetch(`http://127.0.0.1:${port}/`, {
+        method: 'POST',
+        headers: { ...FORM, 'X-Auth-Token': token },
+        body: form({ client: 'local', tgt: 'a', fun: 'test.ping' }),
+      });
+      expect(await r.json()).toEqual({ return: [{ a: true }] });
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited, stderr).toBe(0);
   });
 });
