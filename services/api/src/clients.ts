@@ -1,4 +1,4 @@
-import { apiSubjects, EauthTexts, ErrorCodes, type PublishReply, type PublishSuccess } from '@jobledger/core';
+import { apiSubjects, EauthTexts, ErrorCodes, type PublishReply, type PublishRequestInput, type PublishSuccess } from '@jobledger/core';
 import { MasterUnreachableError, RunnerTimeoutError, type LedgerClient } from '@jobledger/runtime/ledger-client';
 import { waitForReturns, type WaitSource } from '@jobledger/runtime/job-wait';
 import { ApiTexts, HttpError } from './http-errors.js';
@@ -82,10 +82,15 @@ export class Clients {
     }
   }
 
+  /** A publish as the session's user, for the dispatcher to check against its eauth rules. */
+  private netapiPublish(req: Omit<PublishRequestInput, 'user'>, session: Session): Promise<PublishReply> {
+    return this.opts.ledger.publish({ ...req, user: session.user, eauth: session.eauth }, 20_000, apiSubjects.netapiPublish);
+  }
+
   private async publish(chunk: Chunk, session: Session, timeout: number): Promise<PublishSuccess | undefined> {
     if (typeof chunk.fun !== 'string') throw new HttpError(400, 'fun: name one function, such as test.ping');
     if (typeof chunk.tgt !== 'string' && !Array.isArray(chunk.tgt)) throw new HttpError(400, 'tgt: name a target, such as *');
-    const reply = await this.opts.ledger.publish(
+    const reply = await this.netapiPublish(
       {
         tgt: chunk.tgt as string | string[],
         tgt_type: (chunk.tgt_type ?? 'glob') as 'glob',
@@ -93,12 +98,9 @@ export class Clients {
         arg: Array.isArray(chunk.arg) ? chunk.arg : [],
         kwarg: isRecord(chunk.kwarg) ? chunk.kwarg : {},
         ret: typeof chunk.ret === 'string' ? chunk.ret : '',
-        user: session.user,
-        eauth: session.eauth,
         timeout,
       },
-      20_000,
-      apiSubjects.netapiPublish,
+      session,
     );
     if ('error' in reply) {
       if (reply.error.code === ErrorCodes.NoMinions) return undefined;
@@ -119,18 +121,9 @@ export class Clients {
       watch: (jid, fromSeq, onReturn) => ledger.watchReturns(jid, fromSeq, onReturn),
       findJob: async (jid, ids) => {
         try {
-          const r = await ledger.publish(
-            {
-              tgt: ids,
-              tgt_type: 'list',
-              fun: 'saltutil.find_job',
-              arg: [jid],
-              user: session.user,
-              eauth: session.eauth,
-              timeout: this.opts.gatherJobTimeout,
-            },
-            20_000,
-            apiSubjects.netapiPublish,
+          const r = await this.netapiPublish(
+            { tgt: ids, tgt_type: 'list', fun: 'saltutil.find_job', arg: [jid], timeout: this.opts.gatherJobTimeout },
+            session,
           );
           return 'error' in r ? undefined : { jid: r.jid, seq: r.seq };
         } catch {

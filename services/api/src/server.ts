@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
 import helmet from '@fastify/helmet';
+import fastifyStatic from '@fastify/static';
 import rateLimit from '@fastify/rate-limit';
 import { stringify as toYaml } from 'yaml';
 import { eauthRules } from '@jobledger/core';
@@ -253,33 +253,7 @@ export async function buildApiServer(opts: ApiServerOptions) {
     app.get(`${config.appPath}*`, (_req, reply) => reply.type('text/html;charset=utf-8').send(readFileSync(appFile)));
   }
   if (config.static !== undefined) {
-    const root = config.static;
-    app.get<{ Params: { '*': string } }>(`${config.staticPath}/*`, (req, reply) => {
-      const file = path.resolve(root, req.params['*']);
-      if (!file.startsWith(root + path.sep)) throw new HttpError(404);
-      let body: Buffer;
-      try {
-        body = readFileSync(file);
-      } catch {
-        throw new HttpError(404);
-      }
-      return reply.type(contentType(file)).send(body);
-    });
+    await app.register(fastifyStatic, { root: config.static, prefix: `${config.staticPath}/`, index: false, dotfiles: 'deny' });
   }
   return app;
-}
-
-function contentType(file: string): string {
-  const ext = path.extname(file).toLowerCase();
-  return (
-    {
-      '.html': 'text/html;charset=utf-8',
-      '.js': 'text/javascript',
-      '.css': 'text/css',
-      '.svg': 'image/svg+xml',
-      '.png': 'image/png',
-      '.txt': 'text/plain;charset=utf-8',
-      '.json': 'application/json',
-    }[ext] ?? 'application/octet-stream'
-  );
 }

@@ -5,6 +5,7 @@ import {
   matchTarget,
   nodegroupComp,
   publishRequest,
+  splitNetapiRequest,
   splitListTarget,
   UnsupportedTargetError,
   excerpt,
@@ -147,11 +148,8 @@ export function requestJson(body: Uint8Array | string): unknown {
  * backend the API authenticated its user with. Only the API's credentials may send it.
  */
 export function parseNetapiPublishRequest(body: Uint8Array | string, ctx: TargetContext = {}): { job: PublishJob; eauth: string } {
-  const json = requestJson(body);
-  const eauth = typeof json === 'object' && json !== null && !Array.isArray(json) ? (json as Record<string, unknown>).eauth : undefined;
-  if (typeof eauth !== 'string' || eauth === '')
-    throw new PublishValidationError('eauth: an API publish names the eauth backend of its user');
-  const { eauth: _eauth, ...request } = json as Record<string, unknown>;
+  const { eauth, request } = splitNetapiRequest(requestJson(body));
+  if (eauth === undefined) throw new PublishValidationError('eauth: an API publish names the eauth backend of its user');
   return { job: publishJobFrom(request, ctx), eauth };
 }
 

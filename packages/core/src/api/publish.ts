@@ -80,3 +80,13 @@ export type PublishFailure = z.infer<typeof publishFailure>;
 
 export const publishReply = z.union([publishSuccess, publishFailure]);
 export type PublishReply = z.infer<typeof publishReply>;
+
+/**
+ * A request of the HTTP API on `jobledger.netapi.*`: the CLI's request plus `eauth`, the backend
+ * the API authenticated its user with. Splits the two; undefined `eauth` when it is not named.
+ */
+export function splitNetapiRequest(json: unknown): { eauth: string | undefined; request: Record<string, unknown> } {
+  const body = typeof json === 'object' && json !== null && !Array.isArray(json) ? (json as Record<string, unknown>) : {};
+  const { eauth, ...request } = body;
+  return { eauth: typeof eauth === 'string' && eauth !== '' ? eauth : undefined, request };
+}

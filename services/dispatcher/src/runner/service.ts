@@ -18,6 +18,7 @@ import {
   runnerReturnedTag,
   saltStamp,
   SaltTexts,
+  splitNetapiRequest,
   subjects,
   type LedgerEvent,
   type MicrosClock,
@@ -194,11 +195,10 @@ export async function startRunnerService(opts: RunnerServiceOptions): Promise<Ru
     try {
       const json = msg.json<unknown>();
       if (netapi) {
-        const body = typeof json === 'object' && json !== null && !Array.isArray(json) ? (json as Record<string, unknown>) : {};
-        const { eauth: named, ...rest } = body;
-        if (typeof named !== 'string' || named === '') throw new Error('eauth: an API runner call names the eauth backend of its user');
-        eauth = named;
-        req = runnerRequest.parse(rest);
+        const split = splitNetapiRequest(json);
+        if (split.eauth === undefined) throw new Error('eauth: an API runner call names the eauth backend of its user');
+        eauth = split.eauth;
+        req = runnerRequest.parse(split.request);
       } else req = runnerRequest.parse(json);
     } catch (err) {
       const message =
