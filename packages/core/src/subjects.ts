@@ -34,6 +34,8 @@ export const apiSubjects = {
    */
   netapiPublish: 'jobledger.netapi.publish',
   netapiRunner: 'jobledger.netapi.runner',
+  /** salt-api's `wheel` client (`key.*`): served by the keyserver, which owns the key store. */
+  netapiWheel: 'jobledger.netapi.wheel',
 } as const;
 
 export type ParsedSubject =

@@ -10,3 +10,5 @@ export * from './sleep.js';
 export * from './large-returns.js';
 export * from './event-signing.js';
 export * from './jetstream-errors.js';
+export * from './chunked-reply.js';
+export * from './denied-record.js';

@@ -1,5 +1,4 @@
 import os from 'node:os';
-import { nuid } from '@nats-io/transport-node';
 import {
   AclTexts,
   authorizeEauthPublish,
@@ -8,16 +7,12 @@ import {
   eauthRules,
   EauthTexts,
   specCheck,
-  encodeEvent,
-  msgIds,
-  PUBLISH_DENIED_TAG,
   resolveTarget,
   saltStamp,
-  subjects,
   type AclDecision,
   type MicrosClock,
 } from '@jobledger/core';
-import type { EventSigner, Ledger, Logger } from '@jobledger/runtime';
+import { appendPublishDenied, type EventSigner, type Ledger, type Logger } from '@jobledger/runtime';
 import { PublishDeniedError } from './errors.js';
 import type { MasterConfig } from './master-config.js';
 import type { AgentDirectory } from './presence.js';
@@ -151,28 +146,20 @@ export class PublishAcl {
     const log = this.opts.logger.child({ component: 'publisher-acl' });
     if (error === 'AuthorizationError' && reason !== AclTexts.userAuthFailure) log.error({ user: call.user, fun: call.fun }, reason);
     else log.warn({ user: call.user, fun: call.fun }, reason);
-    const event = {
-      type: 'publish.denied' as const,
-      tag: PUBLISH_DENIED_TAG,
-      data: {
-        user: call.user,
-        fun: call.fun,
-        tgt: call.tgt,
-        tgt_type: call.tgt_type,
-        error,
-        message,
-        reason,
-        ...(eauth !== undefined ? { eauth } : {}),
-        _stamp: saltStamp(this.opts.clock()),
-      },
+    const data = {
+      user: call.user,
+      fun: call.fun,
+      tgt: call.tgt,
+      tgt_type: call.tgt_type,
+      error,
+      message,
+      reason,
+      ...(eauth !== undefined ? { eauth } : {}),
+      _stamp: saltStamp(this.opts.clock()),
     };
     try {
-      const body = encodeEvent(event);
-      const ack = await this.opts.ledger.js.publish(subjects.publishDenied, body, {
-        msgID: msgIds.publishDenied(nuid.next()),
-        ...(this.opts.signer ? { headers: this.opts.signer.headers(subjects.publishDenied, body) } : {}),
-      });
-      log.info({ seq: ack.seq }, 'denied publish recorded');
+      const seq = await appendPublishDenied(this.opts.ledger, this.opts.signer, data);
+      log.info({ seq }, 'denied publish recorded');
     } catch (err) {
       // The refusal stands either way; only its record is missing.
       log.error({ err }, 'could not record the denied publish in the ledger');

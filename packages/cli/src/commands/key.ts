@@ -4,7 +4,6 @@ import {
   ACTION_SOURCES,
   KEY_HEADINGS,
   KEY_STATES,
-  encodeAgentId,
   fnmatchToRegExp,
   formatActionPreview,
   formatKeyListing,
@@ -12,10 +11,8 @@ import {
   keyGlobNoMatch,
   keyListingJson,
   type KeyAction,
-  type KeyListing,
-  type KeyState,
 } from '@jobledger/core';
-import { openAgentsBucket, openLedger, openProgressBucket } from '@jobledger/runtime';
+import { openLedger } from '@jobledger/runtime';
 import type * as Pki from '@jobledger/runtime/pki';
 import { homeLayout, readState, resolveEndpoints } from '../home.js';
 import { syncLedgerKeys } from './ledger-keys.js';
@@ -50,33 +47,17 @@ export async function keyListCommand(opts: { out?: string }, io: Io): Promise<nu
   return 0;
 }
 
-function matching(listing: KeyListing, glob: string, states: readonly KeyState[]): Partial<KeyListing> {
-  const re = fnmatchToRegExp(glob);
-  const out: Partial<KeyListing> = {};
-  for (const state of states) {
-    const ids = listing[state].filter((id) => re.test(id));
-    if (ids.length > 0) out[state] = ids;
-  }
-  return out;
-}
-
 /** Revokes the keys on the running server (or at its next start) and forgets the ids' presence. */
-async function cutOff(pki: typeof Pki, dir: string, publicKeys: Set<string>, ids: string[], io: Io): Promise<void> {
-  if (publicKeys.size === 0 && ids.length === 0) return;
-  for (const pub of publicKeys) pki.addRevocation(dir, pub);
+async function cutOff(pki: typeof Pki, dir: string, change: Pki.KeyChange, io: Io): Promise<void> {
+  if (change.revoke.size === 0 && change.forget.length === 0) return;
+  pki.revokeKeys(dir, change.revoke);
   const state = readState(homeLayout());
   if (!state?.supervisorPid || !state.natsUrl) return; // applied when the master starts
   try {
-    if (publicKeys.size > 0) await pki.pushAccountJwt({ natsUrl: state.natsUrl, pkiDir: dir });
     const { natsUrl, stream, auth } = resolveEndpoints();
     const ledger = await openLedger({ natsUrl, stream, name: 'jobledger-key', auth, ensure: false });
     try {
-      const kv = await openAgentsBucket(ledger);
-      const progress = await openProgressBucket(ledger);
-      for (const id of ids) {
-        await kv.delete(encodeAgentId(id));
-        await progress.delete(encodeAgentId(id));
-      }
+      await pki.cutOffRunning({ pkiDir: dir, natsUrl: state.natsUrl, ledger, change });
     } finally {
       await ledger.nc.close();
     }
@@ -90,7 +71,7 @@ async function cutOff(pki: typeof Pki, dir: string, publicKeys: Set<string>, ids
 /** `jobledger key accept|reject|delete GLOB [-y]` = `salt-key -a|-r|-d GLOB [-y]` (`--all`: `*`). */
 export async function keyActionCommand(action: KeyAction, glob: string, opts: { yes?: boolean }, io: Io): Promise<number> {
   const { pki, dir, keys } = await store();
-  const matched = matching(keys.list(), glob, ACTION_SOURCES[action]);
+  const matched = pki.matchKeys(keys.list(), glob, ACTION_SOURCES[action]);
   const count = Object.values(matched).reduce((n, ids) => n + ids.length, 0);
   if (count === 0) {
     io.stdout(keyGlobNoMatch(glob) + '\n');
@@ -98,23 +79,9 @@ export async function keyActionCommand(action: KeyAction, glob: string, opts: { 
   }
   io.stdout(formatActionPreview(action, matched));
   if (!opts.yes && !(await ask(action === 'delete' ? 'Proceed? [N/y] ' : 'Proceed? [n/Y] ', action !== 'delete'))) return 0;
-  const revoke = new Set<string>();
-  const forget: string[] = [];
-  for (const state of KEY_STATES) {
-    for (const id of matched[state] ?? []) {
-      const publicKey = keys.read(state, id);
-      if (publicKey === undefined) continue;
-      if (action === 'accept') keys.put(id, 'accepted', publicKey);
-      else if (action === 'reject') keys.put(id, 'rejected', publicKey);
-      else keys.remove(id, state);
-      if (state === 'accepted' && action !== 'accept') {
-        revoke.add(publicKey);
-        forget.push(id);
-      }
-      io.stdout(keyActionDone(action, id) + '\n');
-    }
-  }
-  await cutOff(pki, dir, revoke, forget, io);
+  const change = pki.applyKeyAction(keys, action, matched);
+  for (const { id } of change.done) io.stdout(keyActionDone(action, id) + '\n');
+  await cutOff(pki, dir, change, io);
   await recordInLedger(pki, dir, Object.values(matched).flat(), io);
   return 0;
 }

@@ -133,7 +133,17 @@ export function rolePermissions(role: Exclude<Role, 'agent'>, stream: string, us
     case 'cli':
       return masterSide(stream, userPublicKey, ['jobledger.api.>', `$KV.${AGENTS_BUCKET}.>`, `$KV.${PROGRESS_BUCKET}.>`, 'ledger.key.>']);
     case 'keyserver':
-      return masterSide(stream, userPublicKey, ['ledger.key.>']);
+      // Key events; the HTTP API's wheel calls (`key.*`), whose refusals it records, and whose
+      // rejections and deletions forget the agents' presence.
+      return {
+        ...masterSide(
+          stream,
+          userPublicKey,
+          ['ledger.key.>', subjects.publishDenied, `$KV.${AGENTS_BUCKET}.>`, `$KV.${PROGRESS_BUCKET}.>`],
+          [apiSubjects.netapiWheel],
+        ),
+        allowResponses: true,
+      };
     case 'api':
       // The HTTP API: its users' calls go to the dispatcher on `jobledger.netapi.*`, which applies
       // their eauth ACL; it reads the stream for job returns and its event feed.

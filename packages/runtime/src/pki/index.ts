@@ -7,3 +7,4 @@ export * from './key-store.js';
 export * from './agent-identity.js';
 export * from './claims.js';
 export * from './key-events.js';
+export * from './key-actions.js';

@@ -1,12 +1,10 @@
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
-import { headers, type Msg, type Subscription } from '@nats-io/transport-node';
+import { type Msg, type Subscription } from '@nats-io/transport-node';
 import { z } from 'zod';
 import {
   excerpt,
   zodIssuesText,
   apiSubjects,
-  chunkBody,
-  CHUNKS_HEADER,
   encodeEvent,
   EauthTexts,
   ErrorCodes,
@@ -27,7 +25,7 @@ import {
   type RunnerRequest,
   type RunnerReturnedData,
 } from '@jobledger/core';
-import { openDatabase, type Database, type EventSigner, type Ledger, type Logger } from '@jobledger/runtime';
+import { HEADER_ROOM, openDatabase, respondChunked, type Database, type EventSigner, type Ledger, type Logger } from '@jobledger/runtime';
 import { NoMinionsError } from '../errors.js';
 import type { PublishJob, PublishSuccess } from '../publish-request.js';
 import { collectReturns } from './job-returns.js';
@@ -76,9 +74,6 @@ export interface RunnerService {
   stop(): Promise<void>;
 }
 
-const encoder = new TextEncoder();
-/** Room left in a message for headers. */
-const HEADER_ROOM = 1024;
 /** Attempts with a fresh jid when the jid's subject is already taken. */
 const MAX_JIDS = 3;
 
@@ -93,16 +88,8 @@ function failure(code: RunnerFailure['error']['code'], message: string): RunnerF
   return { error: { code, message } };
 }
 
-/** The reply's bytes in chunks that each fit in a message, then an empty sentinel. */
 function respond(msg: Msg, reply: RunnerReply, maxPayload: number): void {
-  if (!msg.reply) return;
-  const chunks = chunkBody(encoder.encode(JSON.stringify(reply)), Math.max(1024, maxPayload - HEADER_ROOM));
-  for (const c of chunks) {
-    const h = headers();
-    h.set(CHUNKS_HEADER, String(chunks.length));
-    msg.respond(c, { headers: h });
-  }
-  msg.respond(new Uint8Array(0));
+  respondChunked(msg, reply, maxPayload);
 }
 
 export async function startRunnerService(opts: RunnerServiceOptions): Promise<RunnerService> {
