@@ -8,6 +8,7 @@ import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { spawn } from 'node:child_process';
 import bcrypt from 'bcryptjs';
+import { createUser } from '@nats-io/nkeys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_BIN, CliHome, REPO_ROOT } from './support/cli.js';
 import { until } from './support/until.js';
@@ -45,6 +46,7 @@ beforeAll(async () => {
       '    saltdev:',
       "      - '.*'",
       "      - '@runner'",
+      "      - '@wheel'",
       '    tester:',
       "      - 'test.*'",
       '',
@@ -80,7 +82,7 @@ describe('salt-api: login', () => {
     expect(reply.token).toMatch(/^[0-9a-f]{40}$/);
     expect(r.headers.get('x-auth-token')).toBe(reply.token);
     expect(r.headers.get('set-cookie')).toContain(`session_id=${reply.token as string}`);
-    expect(reply).toMatchObject({ user: 'saltdev', eauth: 'file', perms: ['.*', '@runner'] });
+    expect(reply).toMatchObject({ user: 'saltdev', eauth: 'file', perms: ['.*', '@runner', '@wheel'] });
     expect((reply.expire as number) - (reply.start as number)).toBeCloseTo(43200, 3);
   });
 
@@ -275,6 +277,97 @@ describe('salt-api: external_auth', () => {
     const r = await fetch(`${base}/jobs`, { headers: { 'X-Auth-Token': token, Accept: 'application/json' } });
     expect(r.status).toBe(401);
     expect(await r.text()).toContain('Authentication failure of type "token" occurred for user tester.');
+  });
+});
+
+describe('salt-api: wheel and runner_async', () => {
+  const post = async (token: string, fields: Record<string, string>) =>
+    fetch(`${base}/`, { method: 'POST', headers: { ...FORM, 'X-Auth-Token': token }, body: form(fields) });
+
+  it('lists, accepts, fingerprints and deletes keys through the wheel, and records the change in the ledger', async () => {
+    const token = await login('saltdev', 's3cret');
+    const newbie = createUser().getPublicKey();
+    fs.writeFileSync(path.join(home.root, 'pki', 'minions_pre', 'newbie'), newbie + '\n', { mode: 0o600 });
+
+    const listed = await fetch(`${base}/keys`, { headers: { 'X-Auth-Token': token, Accept: 'application/json' } });
+    expect(listed.status).toBe(200);
+    expect(await listed.json()).toEqual({
+      return: { local: ['ca.pem'], minions: ['a', 'b', 'c'], minions_pre: ['newbie'], minions_rejected: [], minions_denied: [] },
+    });
+
+    const accepted = await post(token, { client: 'wheel', fun: 'key.accept', match: 'newbie' });
+    expect(accepted.status).toBe(200);
+    const ev = ((await accepted.json()) as { return: { tag: string; data: Record<string, unknown> }[] }).return[0]!;
+    expect(ev.tag).toMatch(/^salt\/wheel\/\d{20}$/);
+    expect(ev.data).toMatchObject({
+      fun: 'wheel.key.accept',
+      tag: ev.tag,
+      user: 'saltdev',
+      return: { minions: ['newbie'] },
+      success: true,
+    });
+    expect((await home.run(['key', 'list'])).stdout).toContain('Accepted Keys:\na\nb\nc\nnewbie\n');
+    await until(
+      'the accepted key in agent_keys',
+      async () => {
+        const r = await home.query<{ state: string }>("SELECT state FROM agent_keys WHERE id = 'newbie'");
+        return r[0]?.state === 'accepted' ? r : undefined;
+      },
+      15_000,
+    );
+
+    const finger = await fetch(`${base}/keys/newbie`, { headers: { 'X-Auth-Token': token, Accept: 'application/json' } });
+    const fp = (await home.run(['key', 'finger', 'newbie'])).stdout.split('\n')[1]!.split(':  ')[1];
+    expect(await finger.json()).toEqual({ return: { minions: { newbie: fp } } });
+
+    const deleted = await post(token, { client: 'wheel', fun: 'key.delete', match: 'newbie' });
+    expect(((await deleted.json()) as { return: { data: { return: unknown } }[] }).return[0]!.data.return).toEqual({});
+    expect(fs.existsSync(path.join(home.root, 'pki', 'minions', 'newbie'))).toBe(false);
+    await until(
+      'the deletion in agent_keys',
+      async () => {
+        const r = await home.query<{ state: string }>("SELECT state FROM agent_keys WHERE id = 'newbie'");
+        return r.length === 0 || r[0]!.state !== 'accepted' ? r : undefined;
+      },
+      15_000,
+    );
+  });
+
+  it("refuses the wheel to a user without @wheel, with salt-api's 401, and records the attempt; /keys needs a session", async () => {
+    expect((await fetch(`${base}/keys`, { headers: { Accept: 'application/json' } })).status).toBe(401);
+    const token = await login('tester', 't3st');
+    const r = await post(token, { client: 'wheel', fun: 'key.accept', match: '*' });
+    expect(r.status).toBe(401);
+    expect(await r.text()).toContain('Authentication failure of type "token" occurred for user tester.');
+    const rows = await until(
+      'the wheel denial in salt_events',
+      async () => {
+        const got = await home.query<{ data: Record<string, unknown> }>(
+          "SELECT data FROM salt_events WHERE tag = 'jobledger/publish/denied' AND data->>'fun' = 'wheel.key.accept'",
+        );
+        return got.length > 0 ? got : undefined;
+      },
+      15_000,
+    );
+    expect(rows[0]!.data).toMatchObject({ user: 'tester', eauth: 'file', error: 'AuthenticationError' });
+  });
+
+  it('runner_async answers with the tag and jid at once; the runner job is in the ledger', async () => {
+    const token = await login('saltdev', 's3cret');
+    const r = await post(token, { client: 'runner_async', fun: 'jobs.active' });
+    expect(r.status).toBe(200);
+    const ret = ((await r.json()) as { return: { tag: string; jid: string }[] }).return[0]!;
+    expect(ret.jid).toMatch(/^\d{20}$/);
+    expect(ret.tag).toBe(`salt/run/${ret.jid}`);
+    const rows = await until(
+      'the runner return in salt_returns',
+      async () => {
+        const got = await home.query<{ fun: string }>('SELECT fun FROM salt_returns WHERE jid = $1', [ret.jid]);
+        return got.length > 0 ? got : undefined;
+      },
+      15_000,
+    );
+    expect(rows[0]!.fun).toBe('runner.jobs.active');
   });
 });
 

@@ -1,4 +1,12 @@
-import { apiSubjects, EauthTexts, ErrorCodes, type PublishReply, type PublishRequestInput, type PublishSuccess } from '@jobledger/core';
+import {
+  apiSubjects,
+  EauthTexts,
+  ErrorCodes,
+  type PublishReply,
+  type PublishRequestInput,
+  type PublishSuccess,
+  type RunnerSuccess,
+} from '@jobledger/core';
 import { MasterUnreachableError, RunnerTimeoutError, type LedgerClient } from '@jobledger/runtime/ledger-client';
 import { waitForReturns, type WaitSource } from '@jobledger/runtime/job-wait';
 import { ApiTexts, HttpError } from './http-errors.js';
@@ -10,7 +18,7 @@ import type { Session } from './sessions.js';
  * the dispatcher on `jobledger.netapi.*` as the session's user and eauth backend; the
  * dispatcher applies that user's `external_auth` rules and records a refusal in the ledger.
  */
-export const CLIENTS = ['local', 'local_async', 'runner'] as const;
+export const CLIENTS = ['local', 'local_async', 'runner', 'runner_async', 'wheel'] as const;
 export type ClientName = (typeof CLIENTS)[number];
 
 /** Keys of a chunk that are not the runner's keyword arguments. */
@@ -74,6 +82,10 @@ export class Clients {
           return await this.local(chunk, session, true);
         case 'runner':
           return await this.runner(chunk, session);
+        case 'runner_async':
+          return await this.runner(chunk, session, true);
+        case 'wheel':
+          return await this.wheel(chunk, session);
       }
     } catch (err) {
       if (err instanceof MasterUnreachableError) throw new HttpError(503, ApiTexts.masterDown, { cause: err });
@@ -149,26 +161,55 @@ export class Clients {
     return out;
   }
 
-  /** `runner`: the runner's return, as the master's runner gives it. */
-  async runner(chunk: Chunk, session: Session): Promise<unknown> {
+  /**
+   * A runner or wheel call at the master, as the session's user: `fun`, `arg`, and keyword
+   * arguments in `kwarg` or as top-level keys of the chunk (Salt's `format_call`).
+   */
+  private async masterCall(chunk: Chunk, session: Session, subject: string, async = false): Promise<RunnerSuccess & { fun: string }> {
     const fun = chunk.fun;
     if (typeof fun !== 'string' || fun.split('.').length !== 2) throw new HttpError(400, ApiTexts.checkSyntax);
     const kwarg: Record<string, unknown> = isRecord(chunk.kwarg) ? { ...chunk.kwarg } : {};
     for (const [k, v] of Object.entries(chunk)) if (!RESERVED.has(k)) kwarg[k] = v;
     const reply = await this.opts.ledger.runner(
-      { fun, arg: Array.isArray(chunk.arg) ? chunk.arg : [], kwarg, user: session.user, eauth: session.eauth },
+      {
+        fun,
+        arg: Array.isArray(chunk.arg) ? chunk.arg : [],
+        kwarg,
+        user: session.user,
+        eauth: session.eauth,
+        ...(async ? { async: true } : {}),
+      },
       seconds(chunk.timeout, 300) * 1000,
-      apiSubjects.netapiRunner,
+      subject,
     );
     if ('error' in reply) {
       if (reply.error.code === ErrorCodes.Authentication) throw new HttpError(401, reply.error.message);
       if (reply.error.code === ErrorCodes.Validation) throw new HttpError(400, reply.error.message);
       throw new HttpError(503, reply.error.message);
     }
-    if (chunk.full_return === true) {
+    return { ...reply, fun };
+  }
+
+  /** `runner`: the runner's return, as the master's runner gives it; `runner_async`: `{tag, jid}` at once. */
+  async runner(chunk: Chunk, session: Session, async = false): Promise<unknown> {
+    const reply = await this.masterCall(chunk, session, apiSubjects.netapiRunner, async);
+    if (!async && chunk.full_return === true) {
       const tag = `salt/run/${reply.jid}/ret`;
-      return { tag, data: { fun: `runner.${fun}`, jid: reply.jid, user: session.user, return: reply.return, success: reply.success } };
+      return {
+        tag,
+        data: { fun: `runner.${reply.fun}`, jid: reply.jid, user: session.user, return: reply.return, success: reply.success },
+      };
     }
     return reply.return;
+  }
+
+  /** `wheel` (the key functions, served by the keyserver): Salt's wheel return event. */
+  async wheel(chunk: Chunk, session: Session): Promise<{ tag: string; data: Record<string, unknown> & { return: unknown } }> {
+    const reply = await this.masterCall(chunk, session, apiSubjects.netapiWheel);
+    const tag = `salt/wheel/${reply.jid}`;
+    return {
+      tag,
+      data: { fun: `wheel.${reply.fun}`, jid: reply.jid, tag, user: session.user, return: reply.return, success: reply.success },
+    };
   }
 }

@@ -238,6 +238,18 @@ export async function buildApiServer(opts: ApiServerOptions) {
     return send(req, reply, { return: ret, _links: { jobs } }, 202);
   });
 
+  // salt-api's /keys: the wheel's key.list_all and key.finger, the return unwrapped from the event.
+  const keys = async (req: FastifyRequest<{ Params: { mid?: string } }>, reply: FastifyReply) => {
+    const session = sessions.get(presentedToken(req));
+    if (session === undefined) throw new HttpError(401, ApiTexts.noCredentials);
+    const mid = req.params.mid;
+    const chunk = mid === undefined ? { client: 'wheel', fun: 'key.list_all' } : { client: 'wheel', fun: 'key.finger', match: mid };
+    const ret = (await clients.run(chunk, session)) as { data: { return: unknown } };
+    return send(req, reply, { return: ret.data.return });
+  };
+  app.get('/keys', keys);
+  app.get('/keys/:mid', keys);
+
   registerEventsRoute(app, {
     ledger: opts.ledger,
     sessions,

@@ -30,6 +30,11 @@ export const runnerRequest = z.strictObject({
   kwarg: jsonObject.default({}),
   /** The caller; Salt's default when a client passes none. */
   user: z.string().min(1).default('UNKNOWN'),
+  /**
+   * salt-api's `runner_async`: the reply comes as soon as the call is recorded (its `return` is
+   * `{tag, jid}`), and the runner's return is only in the ledger (`salt/run/<jid>/ret`).
+   */
+  async: z.boolean().optional(),
 });
 export type RunnerRequestInput = z.input<typeof runnerRequest>;
 export type RunnerRequest = z.output<typeof runnerRequest>;

@@ -220,6 +220,7 @@ export async function startRunnerService(opts: RunnerServiceOptions): Promise<Ru
     }
 
     const { jid } = published;
+    if (req.async === true) respond(msg, { jid, return: { tag: `salt/run/${jid}`, jid }, success: true, retcode: 0 }, maxPayload());
     running.set(jid, { ...published, pid: process.pid });
     let outcome: { ret: unknown; success: boolean; retcode: number };
     try {
@@ -257,7 +258,7 @@ export async function startRunnerService(opts: RunnerServiceOptions): Promise<Ru
     } catch (err) {
       log.error({ err, jid, fun }, 'runner return not recorded');
     }
-    respond(msg, { jid, return: outcome.ret, success: outcome.success, retcode: outcome.retcode }, maxPayload());
+    if (req.async !== true) respond(msg, { jid, return: outcome.ret, success: outcome.success, retcode: outcome.retcode }, maxPayload());
     log.info({ jid, fun, success: outcome.success, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'runner call');
   };
 
