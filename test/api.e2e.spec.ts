@@ -462,6 +462,21 @@ describe('salt-api: events', () => {
   });
 });
 
+describe('OpenAPI', () => {
+  it('serves the document at /openapi.json and a rendered page for it, without a session', async () => {
+    const r = await fetch(`${base}/openapi.json`);
+    expect(r.status).toBe(200);
+    const doc = (await r.json()) as { openapi: string; paths: Record<string, Record<string, { summary?: string }>> };
+    expect(doc.openapi).toBe('3.0.3');
+    for (const route of ['/', '/login', '/logout', '/run', '/jobs', '/jobs/{jid}', '/minions', '/keys', '/events'])
+      expect(Object.keys(doc.paths)).toContain(route);
+    expect(doc.paths['/jobs']!.get!.summary).toContain('jobs.list_jobs');
+    const page = await fetch(`${base}/openapi`, { redirect: 'follow' });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('swagger-ui');
+  });
+});
+
 describe('jobledger api', () => {
   it("runs salt-api in the foreground for the home's ledger and stops on SIGTERM", async () => {
     const port = await freePort();

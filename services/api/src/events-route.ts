@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { routeDocs } from './route-docs.js';
 import { decodeEvent, type AclRule } from '@jobledger/core';
 import type { LedgerClient } from '@jobledger/runtime/ledger-client';
 import { EventVisibility } from './event-visibility.js';
@@ -24,7 +25,7 @@ export interface EventsRouteOptions {
  * has expired or logged out. A `: keep-alive` comment goes out every 15 s.
  */
 export function registerEventsRoute(app: FastifyInstance, opts: EventsRouteOptions): void {
-  app.get<{ Querystring: Record<string, string> }>('/events', async (req, reply) => {
+  app.get<{ Querystring: Record<string, string> }>('/events', { schema: routeDocs.events }, async (req, reply) => {
     const { token: queryToken, ...rest } = req.query;
     if (Object.keys(rest).length > 0) throw new HttpError(400, ApiTexts.eventsQuery);
     const token = opts.presentedToken(req) ?? queryToken;

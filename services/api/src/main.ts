@@ -1,4 +1,5 @@
 // Entry point: `node services/api/dist/main.js`, configured by the environment and master.yaml.
+import { readFileSync } from 'node:fs';
 import { serviceMain } from '@jobledger/runtime';
 import { LedgerClient } from '@jobledger/runtime/ledger-client';
 import { Clients } from './clients.js';
@@ -25,6 +26,7 @@ await serviceMain({
         clients,
         sessions: new SessionStore(config.rest.tokenExpire),
         logger,
+        version: (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version,
       });
       const address = await app.listen({ host: config.rest.host, port: config.rest.port });
       logger.info({ address, tls: config.rest.tls !== undefined }, 'salt-api listening');

@@ -11,6 +11,8 @@ import type { LedgerClient } from '@jobledger/runtime/ledger-client';
 import { CLIENTS, type Clients } from './clients.js';
 import { fileEauthCheck, fileEauthOptions } from './eauth-file.js';
 import { registerEventsRoute } from './events-route.js';
+import { registerOpenApi } from './openapi.js';
+import { routeDocs } from './route-docs.js';
 import { ApiTexts, errorPage, HttpError } from './http-errors.js';
 import { lowstateChunks, parseFormBody, parseJsonBody, parseTextBody, parseYamlBody, type Chunk } from './lowstate.js';
 import { loginPerms } from './perms.js';
@@ -26,6 +28,8 @@ export interface ApiServerOptions {
   clients: Clients;
   sessions: SessionStore;
   logger: Logger;
+  /** The package version, for the OpenAPI document. */
+  version?: string;
 }
 
 const COOKIE = 'session_id';
@@ -73,6 +77,7 @@ export async function buildApiServer(opts: ApiServerOptions) {
   await app.register(helmet, { contentSecurityPolicy: { directives: { defaultSrc: ["'self'"] } } });
   await app.register(cookie);
   await app.register(rateLimit, { max: config.rateLimit, timeWindow: '1 minute' });
+  await registerOpenApi(app, { version: opts.version ?? '0.0.0' });
 
   // Bodies: salt-api's media types, each read as text and parsed as Salt does.
   app.removeAllContentTypeParsers();
@@ -145,14 +150,14 @@ export async function buildApiServer(opts: ApiServerOptions) {
     return { ...session, token };
   };
 
-  app.get('/', (req, reply) => send(req, reply, { return: 'Welcome', clients: [...CLIENTS] }));
+  app.get('/', { schema: routeDocs.index }, (req, reply) => send(req, reply, { return: 'Welcome', clients: [...CLIENTS] }));
 
-  app.get('/login', (req, reply) => {
+  app.get('/login', { schema: routeDocs.loginGet }, (req, reply) => {
     void reply.header('WWW-Authenticate', 'Session');
     return send(req, reply, { status: null, return: 'Please log in' });
   });
 
-  app.post('/login', { config: { rateLimit: { max: 20, timeWindow: '1 minute' } } }, async (req, reply) => {
+  app.post('/login', { schema: routeDocs.login, config: { rateLimit: { max: 20, timeWindow: '1 minute' } } }, async (req, reply) => {
     const chunk = lowstateChunks(req.body ?? {})[0] ?? {};
     const s = await login(chunk);
     void reply.header('X-Auth-Token', s.token);
@@ -167,7 +172,7 @@ export async function buildApiServer(opts: ApiServerOptions) {
     return send(req, reply, { return: [{ token: s.token, expire: s.expire, start: s.start, user: s.user, eauth: s.eauth, perms }] });
   });
 
-  app.post('/logout', (req, reply) => {
+  app.post('/logout', { schema: routeDocs.logout }, (req, reply) => {
     const { token } = requireSession(req);
     sessions.delete(token);
     void reply.clearCookie(COOKIE, { path: '/' });
@@ -181,14 +186,14 @@ export async function buildApiServer(opts: ApiServerOptions) {
     return out;
   };
 
-  app.post('/', async (req, reply) => {
+  app.post('/', { schema: routeDocs.run }, async (req, reply) => {
     const { session } = requireSession(req);
     const chunks = lowstateChunks(req.body);
     return send(req, reply, { return: await runChunks(chunks, () => Promise.resolve(session)) });
   });
 
   // Without a session: each chunk carries a token, or username, password and eauth.
-  app.post('/run', { config: { rateLimit: { max: 60, timeWindow: '1 minute' } } }, async (req, reply) => {
+  app.post('/run', { schema: routeDocs.runNoSession, config: { rateLimit: { max: 60, timeWindow: '1 minute' } } }, async (req, reply) => {
     const chunks = lowstateChunks(req.body);
     const result = await runChunks(chunks, async (chunk) => {
       if (typeof chunk.token === 'string') {
@@ -204,7 +209,7 @@ export async function buildApiServer(opts: ApiServerOptions) {
     return send(req, reply, { return: result });
   });
 
-  app.get<{ Querystring: Record<string, string> }>('/jobs', async (req, reply) => {
+  app.get<{ Querystring: Record<string, string> }>('/jobs', { schema: routeDocs.jobs }, async (req, reply) => {
     const { session } = requireSession(req);
     const kwargs: Record<string, unknown> = {};
     // jobs.list_jobs's filters; `user` is its search_user (jobledger's, as status and after).
@@ -213,7 +218,7 @@ export async function buildApiServer(opts: ApiServerOptions) {
     return send(req, reply, { return: [ret] });
   });
 
-  app.get<{ Params: { jid: string } }>('/jobs/:jid', async (req, reply) => {
+  app.get<{ Params: { jid: string } }>('/jobs/:jid', { schema: routeDocs.job }, async (req, reply) => {
     const { session } = requireSession(req);
     const info = await clients.runner({ client: 'runner', fun: 'jobs.list_job', arg: [req.params.jid] }, session);
     const result = (info as { Result?: Record<string, { return?: unknown }> } | null)?.Result ?? {};
@@ -227,10 +232,10 @@ export async function buildApiServer(opts: ApiServerOptions) {
     const ret = await clients.run({ client: 'local', tgt: req.params.mid ?? '*', fun: 'grains.items' }, session);
     return send(req, reply, { return: [ret] });
   };
-  app.get('/minions', minions);
-  app.get('/minions/:mid', minions);
+  app.get('/minions', { schema: routeDocs.minions }, minions);
+  app.get('/minions/:mid', { schema: routeDocs.minions }, minions);
 
-  app.post('/minions', async (req, reply) => {
+  app.post('/minions', { schema: routeDocs.minionsPost }, async (req, reply) => {
     const { session } = requireSession(req);
     const chunks = lowstateChunks(req.body).map((c) => ({ ...c, client: 'local_async' }));
     const ret = (await runChunks(chunks, () => Promise.resolve(session))) as ({ jid?: string } | undefined)[];
@@ -247,8 +252,8 @@ export async function buildApiServer(opts: ApiServerOptions) {
     const ret = (await clients.run(chunk, session)) as { data: { return: unknown } };
     return send(req, reply, { return: ret.data.return });
   };
-  app.get('/keys', keys);
-  app.get('/keys/:mid', keys);
+  app.get('/keys', { schema: routeDocs.keys }, keys);
+  app.get('/keys/:mid', { schema: routeDocs.keys }, keys);
 
   registerEventsRoute(app, {
     ledger: opts.ledger,
