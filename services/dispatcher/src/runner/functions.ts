@@ -68,6 +68,12 @@ function intArg(name: string, v: unknown, min: number, max: number): number {
   return n;
 }
 
+/** A yes/no keyword that may arrive as text (an HTTP query): true, True, 1, yes. */
+function flagArg(v: unknown): boolean {
+  if (typeof v === 'string') return /^(true|1|yes)$/i.test(v.trim());
+  return pyTruthy(v);
+}
+
 function wrapOutputter(outputter: unknown, data: unknown): unknown {
   return pyTruthy(outputter) ? { outputter, data } : data;
 }
@@ -154,6 +160,8 @@ const jobsFunctions: Record<string, RunnerFunction> = {
         opt('search_user'),
         opt('status'),
         opt('after'),
+        opt('hide_internal', false),
+        opt('show_counts', false),
       ],
     },
     doc:
@@ -162,7 +170,9 @@ const jobsFunctions: Record<string, RunnerFunction> = {
       'search_target\n    Globs (a list or comma separated) on the target.\nstart_time / end_time\n    Jobs started at or after / at or before this time (UTC).\n' +
       'limit, offset, page\n    The page of newest jobs: limit (1 to 100000), offset, or page (1 is the newest).\n' +
       'search_user\n    Globs on the user who ran the job (jobledger).\nstatus\n    running, failed, succeeded or no-return (jobledger).\n' +
-      'after\n    A jid: the page of jobs older than it, for keyset paging (jobledger).\n\nCLI Example:\n\n' +
+      'after\n    A jid: the page of jobs older than it, for keyset paging (jobledger).\n' +
+      'hide_internal\n    Leave out saltutil.find_job and runner jobs (jobledger).\n' +
+      'show_counts\n    Add Expected, Returned and Failed: the agents the job expects, that returned, that failed (jobledger).\n\nCLI Example:\n\n' +
       "    jobledger runner jobs.list_jobs\n    jobledger runner jobs.list_jobs search_function='test.*' search_target='localhost' search_metadata='{\"bar\": \"foo\"}'\n" +
       "    jobledger runner jobs.list_jobs start_time='2015, Mar 16 19:00' end_time='2015, Mar 18 22:00'",
     async run(ctx, a) {
@@ -170,7 +180,7 @@ const jobsFunctions: Record<string, RunnerFunction> = {
       const limit = intArg('limit', a.limit, 1, MAX_LIST_LIMIT);
       let offset = intArg('offset', a.offset, 0, Number.MAX_SAFE_INTEGER);
       if (a.page !== null && a.page !== undefined) offset = (intArg('page', a.page, 1, Number.MAX_SAFE_INTEGER) - 1) * limit;
-      const extra: Pick<ListJobsQuery, 'users' | 'status' | 'after'> = {};
+      const extra: Pick<ListJobsQuery, 'users' | 'status' | 'after' | 'hideInternal'> = { hideInternal: flagArg(a.hide_internal) };
       if (a.search_user !== null && a.search_user !== undefined) extra.users = splitInput(a.search_user);
       if (a.status !== null && a.status !== undefined) {
         if (typeof a.status !== 'string' || !(JOB_STATUSES as readonly string[]).includes(a.status)) {
@@ -182,7 +192,12 @@ const jobsFunctions: Record<string, RunnerFunction> = {
       const store = await ctx.store();
       const rows = await store.listJobs({ filters, limit, offset, ...extra });
       const ret: Record<string, JobRecord> = {};
-      for (const r of rows) ret[r.jid] = formatJidInstance(r.jid, r.load);
+      const counts = flagArg(a.show_counts);
+      for (const r of rows) {
+        ret[r.jid] = counts
+          ? { ...formatJidInstance(r.jid, r.load), Expected: r.counts.expected, Returned: r.counts.returned, Failed: r.counts.failed }
+          : formatJidInstance(r.jid, r.load);
+      }
       return wrapOutputter(a.outputter, ret);
     },
   },

@@ -2,6 +2,13 @@ import type pg from 'pg';
 import type { JobLoad } from '@jobledger/core';
 import { listJobsSql, rowLoad, type ListJobsQuery, type ListRow } from './list-jobs-sql.js';
 
+/** A job's counters in the read model: agents expected, returned, and returned with success false. */
+export interface JobCounts {
+  expected: number;
+  returned: number;
+  failed: number;
+}
+
 /** One job as the jobs runner sees it: Salt's load (with `Minions`) and when its last return came. */
 export interface StoredJob {
   load: JobLoad;
@@ -16,10 +23,12 @@ export class JobStore {
   constructor(private readonly pool: pg.Pool) {}
 
   /** A page of jobs matching Salt's filters, oldest first (`{jid: load}` order). */
-  async listJobs(q: ListJobsQuery): Promise<Array<{ jid: string; load: JobLoad }>> {
+  async listJobs(q: ListJobsQuery): Promise<Array<{ jid: string; load: JobLoad; counts: JobCounts }>> {
     const { text, values } = listJobsSql(q);
     const { rows } = await this.pool.query<ListRow>({ text, values });
-    return rows.reverse().map((r) => ({ jid: r.jid, load: rowLoad(r) }));
+    return rows
+      .reverse()
+      .map((r) => ({ jid: r.jid, load: rowLoad(r), counts: { expected: r.expected ?? 0, returned: r.returned ?? 0, failed: r.failed ?? 0 } }));
   }
 
   /** The job's load (the `jobs` row, else the `jids` row), or undefined for an unknown jid. */

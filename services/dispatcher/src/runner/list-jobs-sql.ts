@@ -29,6 +29,8 @@ export interface ListJobsQuery {
   after?: string;
   /** Functions left out (`list_jobs_filter` leaves out `saltutil.find_job`). */
   excludeFunctions?: readonly string[];
+  /** Leaves out what Salt's own machinery runs: `saltutil.find_job` and runner jobs (jobledger's). */
+  hideInternal?: boolean;
   limit: number;
   offset: number;
 }
@@ -39,7 +41,7 @@ export interface SqlQuery {
 }
 
 /** The columns a list needs, newest first. */
-export const LIST_COLUMNS = `jid, fun, arg, tgt, tgt_type, "user", metadata`;
+export const LIST_COLUMNS = `jid, fun, arg, tgt, tgt_type, "user", metadata, expected, returned, failed`;
 
 /**
  * One `search_metadata` pair against the metadata Salt finds for a job: the `metadata` column,
@@ -158,6 +160,7 @@ export function listJobsSql(q: ListJobsQuery): SqlQuery {
   const where = listJobsConditions(q.filters, p, q.excludeFunctions);
   if (q.users !== undefined) where.push(anyOf(q.users.map((u) => globPredicate('"user"', globToSql(u), p))));
   if (q.status !== undefined) where.push(statusCondition(q.status));
+  if (q.hideInternal === true) where.push(`fun <> 'saltutil.find_job' AND fun NOT LIKE 'runner.%'`);
   // A row comparison in the index's order: the page starts right after the given job.
   if (q.after !== undefined) where.push(`(start_time, jid) < (SELECT start_time, jid FROM jobs WHERE jid = ${p.add(q.after)})`);
   const text =
@@ -176,6 +179,9 @@ export interface ListRow {
   tgt_type: string;
   user: string;
   metadata: unknown;
+  expected?: number;
+  returned?: number;
+  failed?: number;
 }
 
 export function rowLoad(r: ListRow): Record<string, unknown> {

@@ -9,9 +9,14 @@ const sql = (f: Parameters<typeof normaliseListJobsFilters>[0], limit = 1000, of
 describe('the SQL behind jobs.list_jobs', () => {
   it('default page: the newest jobs by the start_time index, no filter', () => {
     expect(sql({})).toEqual({
-      text: 'SELECT jid, fun, arg, tgt, tgt_type, "user", metadata FROM jobs ORDER BY start_time DESC NULLS LAST, jid DESC NULLS LAST LIMIT $1 OFFSET $2',
+      text: 'SELECT jid, fun, arg, tgt, tgt_type, "user", metadata, expected, returned, failed FROM jobs ORDER BY start_time DESC NULLS LAST, jid DESC NULLS LAST LIMIT $1 OFFSET $2',
       values: [1000, 0],
     });
+  });
+
+  it("hide_internal: leaves out saltutil.find_job and the runner's own jobs", () => {
+    const q = listJobsSql({ filters: {}, limit: 10, offset: 0, hideInternal: true });
+    expect(q.text).toContain(`WHERE fun <> 'saltutil.find_job' AND fun NOT LIKE 'runner.%' ORDER BY`);
   });
 
   it('search_function: equality, a LIKE prefix, or an anchored regex, OR-ed over a comma list', () => {
