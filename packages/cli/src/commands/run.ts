@@ -12,7 +12,7 @@ import {
 import { resolveEndpoints } from '../home.js';
 import { LedgerClient, RequestTooLargeError } from '@jobledger/runtime/ledger-client';
 import { invokingUser } from '../invoking-user.js';
-import { isOutputter, renderReturn } from '../output/index.js';
+import { isOutputter, renderReturn } from '@jobledger/core/output';
 import { parseFunctionArgs, yamlifyArg } from '@jobledger/runtime/salt-args';
 import { waitForReturns, type WaitSource } from '@jobledger/runtime/job-wait';
 

@@ -2,7 +2,7 @@ import type { RunnerReply } from '@jobledger/core';
 import { LedgerClient, RunnerTimeoutError } from '@jobledger/runtime/ledger-client';
 import { resolveEndpoints } from '../home.js';
 import { invokingUser } from '../invoking-user.js';
-import { renderReturn } from '../output/index.js';
+import { renderReturn } from '@jobledger/core/output';
 import { parseFunctionArgs } from '@jobledger/runtime/salt-args';
 import { processIo, type Io } from './run.js';
 

@@ -1,4 +1,4 @@
-/** Salt's CLI outputters: pure functions from a return structure to the text to print. */
+/** Salt's outputters: pure functions from a return structure to the text to print (the CLI's, and the web UI's). */
 import { renderJson } from './json.js';
 import { renderNested } from './nested.js';
 import { renderNoReturn } from './no-return.js';
