@@ -15,6 +15,7 @@ export default tseslint.config(
       '*.js',
       '**/bin/*.js',
       '**/scripts/*.mjs',
+      'services/api/ui/assets/*.js',
     ],
   },
   js.configs.recommended,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a Debian/Ubuntu machine to build, run and test jobledger:
-#   - nats-server and the PostgreSQL client psql (apt-get; `apt-get update` only when something
-#     has to be installed)
+#   - nats-server, the PostgreSQL client psql, and chromium for the browser tests (apt-get;
+#     `apt-get update` only when something has to be installed)
 #   - checks Node.js >= 20 and npm (does not install them)
 #   - npm ci (skipped when node_modules is already installed from the current package-lock.json;
 #     BOOTSTRAP_FORCE=1 forces it) and npm run build
@@ -41,6 +41,10 @@ command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 # (unix-dgram) is a native addon built by `npm ci`.
 { command -v make >/dev/null 2>&1 && command -v g++ >/dev/null 2>&1; } || missing+=(build-essential)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+# Debian's chromium (and a font for it to draw text with), driven by playwright-core in the web
+# UI's browser tests: no browser download.
+{ command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; } || missing+=(chromium)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   command -v apt-get >/dev/null 2>&1 ||

@@ -3,7 +3,6 @@
 // file eauth (an htpasswd file of bcrypt hashes) and are held to their external_auth rules.
 
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { spawn } from 'node:child_process';
@@ -11,21 +10,11 @@ import bcrypt from 'bcryptjs';
 import { createUser } from '@nats-io/nkeys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_BIN, CliHome, REPO_ROOT } from './support/cli.js';
+import { freePort } from './support/ports.js';
 import { until } from './support/until.js';
 
 const home = new CliHome('jobledger-api-e2e-');
 let base = '';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 beforeAll(async () => {
   const port = await freePort();

@@ -237,6 +237,31 @@ export class LedgerClient {
     }
   }
 
+  /**
+   * A job's events as the stream holds them (`ledger.job.<jid>.>`, in stream order, at most
+   * `max`): its audit trail. A message that is not an event is listed with `event` undefined.
+   */
+  async jobTrail(jid: string, max = 2000): Promise<Array<{ seq: number; subject: string; time: Date; event?: LedgerEvent }>> {
+    const consumer = await this.whileElecting(() =>
+      this.js.consumers.get(this.stream, { filter_subjects: `ledger.job.${jid}.>`, deliver_policy: DeliverPolicy.All }),
+    );
+    const out: Array<{ seq: number; subject: string; time: Date; event?: LedgerEvent }> = [];
+    const info = await consumer.info(true);
+    if (info.num_pending === 0) return out;
+    const messages = await consumer.fetch({ max_messages: Math.min(max, info.num_pending), expires: 2_000 });
+    for await (const m of messages) {
+      let event: LedgerEvent | undefined;
+      try {
+        event = decodeEvent(m.data);
+      } catch {
+        event = undefined;
+      }
+      out.push({ seq: m.seq, subject: m.subject, time: new Date(Math.floor(m.info.timestampNanos / 1e6)), ...(event ? { event } : {}) });
+      if (m.info.pending === 0 || out.length >= max) break;
+    }
+    return out;
+  }
+
   /** An ordered consumer of the job's returns from its publication on. */
   private consumeReturns(jid: string, fromSeq: number) {
     return this.whileElecting(async () => {

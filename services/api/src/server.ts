@@ -13,6 +13,7 @@ import { fileEauthCheck, fileEauthOptions } from './eauth-file.js';
 import { registerEventsRoute } from './events-route.js';
 import { registerOpenApi } from './openapi.js';
 import { routeDocs } from './route-docs.js';
+import { registerUi } from './ui/routes.js';
 import { ApiTexts, errorPage, HttpError } from './http-errors.js';
 import { lowstateChunks, parseFormBody, parseJsonBody, parseTextBody, parseYamlBody, type Chunk } from './lowstate.js';
 import { loginPerms } from './perms.js';
@@ -157,17 +158,20 @@ export async function buildApiServer(opts: ApiServerOptions) {
     return send(req, reply, { status: null, return: 'Please log in' });
   });
 
-  app.post('/login', { schema: routeDocs.login, config: { rateLimit: { max: 20, timeWindow: '1 minute' } } }, async (req, reply) => {
-    const chunk = lowstateChunks(req.body ?? {})[0] ?? {};
-    const s = await login(chunk);
-    void reply.header('X-Auth-Token', s.token);
-    void reply.setCookie(COOKIE, s.token, {
+  const setSessionCookie = (reply: FastifyReply, token: string) =>
+    reply.setCookie(COOKIE, token, {
       path: '/',
       maxAge: COOKIE_MAX_AGE,
       httpOnly: true,
       sameSite: 'strict',
       secure: config.tls !== undefined,
     });
+
+  app.post('/login', { schema: routeDocs.login, config: { rateLimit: { max: 20, timeWindow: '1 minute' } } }, async (req, reply) => {
+    const chunk = lowstateChunks(req.body ?? {})[0] ?? {};
+    const s = await login(chunk);
+    void reply.header('X-Auth-Token', s.token);
+    void setSessionCookie(reply, s.token);
     const perms = loginPerms(config.externalAuth[s.eauth], s.user);
     return send(req, reply, { return: [{ token: s.token, expire: s.expire, start: s.start, user: s.user, eauth: s.eauth, perms }] });
   });
@@ -262,6 +266,22 @@ export async function buildApiServer(opts: ApiServerOptions) {
     rulesOf: (s) => {
       const backend = config.externalAuth[s.eauth];
       return backend === undefined ? [] : eauthRules(backend, s.user, [], config.permissiveAcl);
+    },
+  });
+
+  await registerUi(app, {
+    clients,
+    ledger: opts.ledger,
+    sessionOf: (req) => sessions.get(presentedToken(req)),
+    login: async (chunk, reply) => {
+      const s = await login(chunk);
+      void setSessionCookie(reply, s.token);
+      return s;
+    },
+    logout: (req, reply) => {
+      const token = presentedToken(req);
+      if (token !== undefined) sessions.delete(token);
+      void reply.clearCookie(COOKIE, { path: '/' });
     },
   });
 

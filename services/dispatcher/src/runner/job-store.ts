@@ -26,9 +26,11 @@ export class JobStore {
   async listJobs(q: ListJobsQuery): Promise<Array<{ jid: string; load: JobLoad; counts: JobCounts }>> {
     const { text, values } = listJobsSql(q);
     const { rows } = await this.pool.query<ListRow>({ text, values });
-    return rows
-      .reverse()
-      .map((r) => ({ jid: r.jid, load: rowLoad(r), counts: { expected: r.expected ?? 0, returned: r.returned ?? 0, failed: r.failed ?? 0 } }));
+    return rows.reverse().map((r) => ({
+      jid: r.jid,
+      load: rowLoad(r),
+      counts: { expected: r.expected ?? 0, returned: r.returned ?? 0, failed: r.failed ?? 0 },
+    }));
   }
 
   /** The job's load (the `jobs` row, else the `jids` row), or undefined for an unknown jid. */
