@@ -12,15 +12,18 @@
 // replay: 10,000 jobs (`BENCH_REPLAY_JOBS`) appended to a ledger's stream, then the time and speed
 // of `npx jobledger replay --into rebuilt` and of `npx jobledger audit verify` (bench/replay.js).
 //
+// api_jobs: the HTTP API's GET /jobs (and the web UI's job list) over 100,000 jobs (bench/api-jobs.js).
+//
 // scale: fleets of 100, 300 and 1,000 ids, and the cluster's R1 / R3 and leader loss (bench/scale.js).
 //
-// `node bench/run.js [ping] [list_jobs] [replay] [scale]` runs only the named benchmarks (default: all).
+// `node bench/run.js [ping] [list_jobs] [api_jobs] [replay] [scale]` runs only the named benchmarks (default: all).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { benchApiJobs } from './api-jobs.js';
 import { benchScale } from './scale.js';
 import { seedJobs } from './seed-jobs.js';
 
@@ -193,6 +196,7 @@ if (wanted('ping')) {
   }
 }
 if (wanted('list_jobs')) await benchListJobs();
+if (wanted('api_jobs')) await benchApiJobs();
 if (wanted('replay')) {
   const r = spawnSync(process.execPath, [path.join(root, 'bench/replay.js'), process.env.BENCH_REPLAY_JOBS ?? '10000'], {
     encoding: 'utf8',

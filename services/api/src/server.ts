@@ -115,6 +115,12 @@ export async function buildApiServer(opts: ApiServerOptions) {
     reply.code(404).type('text/html;charset=utf-8').send(errorPage(404, 'Nothing matches the given URI')),
   );
 
+  // The server's time for the request, for clients and `npm run bench` (W3C Server-Timing).
+  app.addHook('onSend', (_req, reply, payload, done) => {
+    void reply.header('Server-Timing', `app;dur=${reply.elapsedTime.toFixed(1)}`);
+    done(null, payload);
+  });
+
   app.addHook('onResponse', (req, reply, done) => {
     req.log.info(
       { method: req.method, path: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
