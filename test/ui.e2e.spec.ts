@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import bcrypt from 'bcryptjs';
+import { createUser } from '@nats-io/nkeys';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from './support/browser.js';
@@ -136,12 +137,18 @@ describe('web UI', () => {
     await context.close();
   });
 
-  it('shows the agents with their keys to a user with @wheel, in the dark theme too', async () => {
+  it('shows the agents with their keys to a user with @wheel, accepts a pending key, in the dark theme too', async () => {
+    fs.writeFileSync(path.join(home.root, 'pki', 'minions_pre', 'newbie'), createUser().getPublicKey() + '\n', { mode: 0o600 });
     const { context, page } = await loggedIn('saltdev', 's3cret');
     await page.goto(`${base}/ui/agents`);
     const ids = await page.locator('table.agents tbody tr').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-agent')));
-    expect(ids).toEqual(['a', 'b', 'c']);
+    expect(ids).toEqual(['a', 'b', 'c', 'newbie']);
     expect(await page.locator('tr[data-agent="a"] .badge').textContent()).toBe('accepted');
+    expect(await page.locator('tr[data-agent="newbie"] .badge').textContent()).toBe('pending');
+    await page.locator('tr[data-agent="newbie"]').getByRole('button', { name: 'accept' }).click();
+    await page.locator('tr[data-agent="newbie"] .badge', { hasText: 'accepted' }).waitFor({ timeout: 10_000 });
+    expect(new URL(page.url()).pathname).toBe('/ui/agents');
+    expect((await home.run(['key', 'list'])).stdout).toContain('Accepted Keys:\na\nb\nc\nnewbie\n');
     expect(await page.locator('figure.chart figcaption').textContent()).toMatch(/\d+ jobs/);
     await page.getByRole('button', { name: 'Switch between dark and light theme' }).click();
     expect(await page.evaluate('document.documentElement.dataset.theme')).toBe('dark');
