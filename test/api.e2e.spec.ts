@@ -6,10 +6,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { spawn } from 'node:child_process';
-import bcrypt from 'bcryptjs';
 import { createUser } from '@nats-io/nkeys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_BIN, CliHome, REPO_ROOT } from './support/cli.js';
+import { writeApiMaster } from './support/api-master.js';
 import { freePort } from './support/ports.js';
 import { until } from './support/until.js';
 
@@ -19,28 +19,10 @@ let base = '';
 beforeAll(async () => {
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  // What `htpasswd -B` writes: bcrypt, `$2y$`.
-  const hash = (pw: string) => bcrypt.hashSync(pw, 4).replace(/^\$2b\$/, '$2y$');
-  fs.writeFileSync(path.join(home.root, 'api-users.htpasswd'), `saltdev:${hash('s3cret')}\ntester:${hash('t3st')}\n`);
-  fs.writeFileSync(
-    path.join(home.root, 'master.yaml'),
-    [
-      'rest_cherrypy:',
-      `  port: ${port}`,
-      '  disable_ssl: True',
-      'external_auth:',
-      '  file:',
-      '    ^filename: api-users.htpasswd',
-      '    ^filetype: htpasswd',
-      '    saltdev:',
-      "      - '.*'",
-      "      - '@runner'",
-      "      - '@wheel'",
-      '    tester:',
-      "      - 'test.*'",
-      '',
-    ].join('\n'),
-  );
+  writeApiMaster(home.root, port, {
+    saltdev: { password: 's3cret', rules: ['.*', '@runner', '@wheel'] },
+    tester: { password: 't3st', rules: ['test.*'] },
+  });
   await home.up(['a', 'b', 'c']);
 }, 240_000);
 

@@ -4,12 +4,12 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import bcrypt from 'bcryptjs';
 import { createUser } from '@nats-io/nkeys';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from './support/browser.js';
 import { CliHome, REPO_ROOT } from './support/cli.js';
+import { writeApiMaster } from './support/api-master.js';
 import { freePort } from './support/ports.js';
 
 const home = new CliHome('jobledger-ui-e2e-');
@@ -21,28 +21,10 @@ const problems: string[] = [];
 beforeAll(async () => {
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  const hash = (pw: string) => bcrypt.hashSync(pw, 4).replace(/^\$2b\$/, '$2y$');
-  fs.writeFileSync(path.join(home.root, 'ui-users.htpasswd'), `saltdev:${hash('s3cret')}\ntester:${hash('t3st')}\n`);
-  fs.writeFileSync(
-    path.join(home.root, 'master.yaml'),
-    [
-      'rest_cherrypy:',
-      `  port: ${port}`,
-      '  disable_ssl: True',
-      'external_auth:',
-      '  file:',
-      '    ^filename: ui-users.htpasswd',
-      '    ^filetype: htpasswd',
-      '    saltdev:',
-      "      - '.*'",
-      "      - '@runner'",
-      "      - '@wheel'",
-      '    tester:',
-      "      - 'test.*'",
-      "      - '@jobs'",
-      '',
-    ].join('\n'),
-  );
+  writeApiMaster(home.root, port, {
+    saltdev: { password: 's3cret', rules: ['.*', '@runner', '@wheel'] },
+    tester: { password: 't3st', rules: ['test.*', '@jobs'] },
+  });
   [browser] = await Promise.all([launchChromium(), home.up(['a', 'b', 'c'])]);
 }, 240_000);
 
