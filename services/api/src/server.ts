@@ -75,7 +75,12 @@ export async function buildApiServer(opts: ApiServerOptions) {
     ...(config.tls ? { https: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } } : {}),
   });
 
-  await app.register(helmet, { contentSecurityPolicy: { directives: { defaultSrc: ["'self'"] } } });
+  await app.register(helmet, {
+    contentSecurityPolicy: { directives: { defaultSrc: ["'self'"] } },
+    // Same-origin requests keep their Origin (under no-referrer a browser sends `Origin: null`,
+    // which the UI's form posts refuse); nothing goes to other sites.
+    referrerPolicy: { policy: 'same-origin' },
+  });
   await app.register(cookie);
   await app.register(rateLimit, { max: config.rateLimit, timeWindow: '1 minute' });
   await registerOpenApi(app, { version: opts.version ?? '0.0.0' });
@@ -116,8 +121,10 @@ export async function buildApiServer(opts: ApiServerOptions) {
   );
 
   // The server's time for the request, for clients and `npm run bench` (W3C Server-Timing).
-  app.addHook('onSend', (_req, reply, payload, done) => {
-    void reply.header('Server-Timing', `app;dur=${reply.elapsedTime.toFixed(1)}`);
+  // Not on the routes that check passwords: their time would tell which users exist.
+  const checksPassword = (url: string) => /^\/(login|run|ui\/login)(\?|$)/.test(url);
+  app.addHook('onSend', (req, reply, payload, done) => {
+    if (!checksPassword(req.url)) void reply.header('Server-Timing', `app;dur=${reply.elapsedTime.toFixed(1)}`);
     done(null, payload);
   });
 

@@ -98,6 +98,8 @@ export function bindWheelArgs(fn: WheelFunction, req: Pick<RunnerRequest, 'arg' 
   for (const [k, v] of Object.entries(req.kwarg)) {
     if (k.startsWith('__')) continue;
     if (!fn.params.includes(k)) throw new WheelArgumentError(`unexpected keyword argument '${k}'`);
+    // As Python: a keyword may not give a parameter a second value (the ACL checked the first).
+    if (k in kw) throw new WheelArgumentError(`got multiple values for argument '${k}'`);
     kw[k] = v;
   }
   return kw;

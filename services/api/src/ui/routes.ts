@@ -44,7 +44,7 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' && v.trim
 export function argsOf(text: string | undefined): { arg: unknown[]; kwarg: Record<string, unknown> } {
   if (text === undefined) return { arg: [], kwarg: {} };
   // Unquoted globs and operators are words here: nothing is expanded or run.
-  const words = shellWords(text).map((w) => {
+  const words = shellWords(text, (name) => `$${name}`).map((w) => {
     if (typeof w === 'string') return w;
     if ('comment' in w) return `#${w.comment}`;
     return w.op === 'glob' ? w.pattern : w.op;
@@ -79,11 +79,18 @@ export async function registerUi(app: FastifyInstance, o: UiOptions): Promise<vo
 
   /** A form post from another origin is refused (the cookie is SameSite=Strict as well). */
   const sameOrigin = (req: FastifyRequest) => {
+    const refuse = () => new HttpError(403, 'Cross-site form posts are refused');
     const origin = req.headers.origin;
     const site = req.headers['sec-fetch-site'];
-    if (site !== undefined && site !== 'same-origin' && site !== 'none') throw new HttpError(403, 'Cross-site form posts are refused');
-    if (origin !== undefined && origin !== 'null' && new URL(origin).host !== req.headers.host)
-      throw new HttpError(403, 'Cross-site form posts are refused');
+    if (site !== undefined && site !== 'same-origin' && site !== 'none') throw refuse();
+    if (origin === undefined) return;
+    let host: string;
+    try {
+      host = new URL(origin).host;
+    } catch {
+      throw refuse();
+    }
+    if (origin === 'null' || host !== req.headers.host) throw refuse();
   };
 
   const body = (req: FastifyRequest): Chunk => (typeof req.body === 'object' && req.body !== null ? (req.body as Chunk) : {});
@@ -126,7 +133,7 @@ export async function registerUi(app: FastifyInstance, o: UiOptions): Promise<vo
   });
 
   const listJobs = (s: Session, kwarg: Record<string, unknown>) =>
-    o.clients.runner({ client: 'runner', fun: 'jobs.list_jobs', kwarg: { show_counts: true, ...kwarg } }, s) as Promise<
+    o.clients.run({ client: 'runner', fun: 'jobs.list_jobs', kwarg: { show_counts: true, ...kwarg } }, s) as Promise<
       Record<string, JobRow>
     >;
 
@@ -165,7 +172,7 @@ export async function registerUi(app: FastifyInstance, o: UiOptions): Promise<vo
 
   const jobInfo = async (s: Session, jid: string): Promise<JobInfo> => {
     if (!/^\d{20}$/.test(jid)) throw new HttpError(404, `No job ${jid}`);
-    const info = (await o.clients.runner({ client: 'runner', fun: 'jobs.list_job', arg: [jid] }, s)) as JobInfo | null;
+    const info = (await o.clients.run({ client: 'runner', fun: 'jobs.list_job', arg: [jid] }, s)) as JobInfo | null;
     if (info === null || info.Function === undefined) throw new HttpError(404, `No job ${jid}`);
     return info;
   };
@@ -269,14 +276,13 @@ export async function registerUi(app: FastifyInstance, o: UiOptions): Promise<vo
   app.get('/ui/agents', async (req, reply) => {
     const s = session(req, reply);
     if (!s) return reply;
-    const keys = await attempt(() => o.clients.wheel({ client: 'wheel', fun: 'key.list_all' }, s));
+    const keys = await attempt(() => o.clients.run({ client: 'wheel', fun: 'key.list_all' }, s) as Promise<{ data: { return: unknown } }>);
     let agents: AgentRow[] | undefined;
     let chart: Html | undefined;
     if ('ok' in keys) {
       const listing = keys.ok.data.return as Record<string, string[]>;
       const active = await attempt(
-        () =>
-          o.clients.runner({ client: 'runner', fun: 'jobs.active' }, s) as Promise<Record<string, { Running?: Record<string, number>[] }>>,
+        () => o.clients.run({ client: 'runner', fun: 'jobs.active' }, s) as Promise<Record<string, { Running?: Record<string, number>[] }>>,
       );
       const running = new Map<string, string[]>();
       if ('ok' in active)
@@ -327,7 +333,7 @@ export async function registerUi(app: FastifyInstance, o: UiOptions): Promise<vo
     const match = str(b.match);
     if (!['accept', 'reject', 'delete'].includes(action ?? '') || match === undefined)
       throw new HttpError(400, 'action: accept, reject or delete; match: an id');
-    const r = await attempt(() => o.clients.wheel({ client: 'wheel', fun: `key.${action}`, match }, s));
+    const r = await attempt(() => o.clients.run({ client: 'wheel', fun: `key.${action}`, match: [exactGlob(match)] }, s));
     if ('error' in r)
       return render(
         reply,
@@ -340,7 +346,13 @@ export async function registerUi(app: FastifyInstance, o: UiOptions): Promise<vo
 
 const emptyBody = (): Html => html``;
 
-/** Only a path of this UI may be the page after login. */
-function safeNext(next: string | undefined): string {
-  return next !== undefined && /^\/ui(\/[^/\\]*)*(\?.*)?$/.test(next) && !next.startsWith('//') ? next : '/ui/jobs';
+/** Only a path of this UI may be the page after login: printable ASCII, at most 2 KB. */
+export function safeNext(next: string | undefined): string {
+  if (next === undefined || next.length > 2048 || !/^[\x21-\x7e]*$/.test(next)) return '/ui/jobs';
+  return /^\/ui(\/[^/\\?#]*)*(\?[^#]*)?$/.test(next) ? next : '/ui/jobs';
+}
+
+/** An id as a glob that matches only itself (the wheel's `match` is a glob, and an id may hold `*`, `?` or `[`). */
+export function exactGlob(id: string): string {
+  return id.replace(/[*?[]/g, (c) => `[${c}]`);
 }

@@ -34,7 +34,12 @@
     busy = true;
     fetch(url, { credentials: 'same-origin', headers: { Accept: 'text/html' } })
       .then(function (r) {
-        return r.ok ? r.text() : null;
+        // A lapsed session redirects to the login page: that is not the table's rows.
+        if (!r.ok || r.redirected) {
+          feed.close();
+          return null;
+        }
+        return r.text();
       })
       .then(function (rows) {
         if (rows !== null) body.innerHTML = rows;
