@@ -38,7 +38,7 @@ import { hostGrains } from './grains.js';
 import { forEachLimit, Limiter } from './limiter.js';
 import { ProcJobs, type LocalJob } from './job-control.js';
 import { FunctionTable, loadPluginModules, ProcessSignalledError, type ExecContext, type Grains } from './modules/index.js';
-import { ProcDir, procFileOf, reapOrphan, type ProcEntry, type ProcFile } from './proc-files.js';
+import { fileName, ProcDir, procFileOf, reapOrphan, type ProcEntry, type ProcFile } from './proc-files.js';
 import { terminates } from './processes.js';
 import { Publisher } from './publisher.js';
 import { ReturnerCalls, type ReturnerSource } from './returner-calls.js';
@@ -62,8 +62,14 @@ interface Hosted {
 /** A job of one id, from before its proc file is written until its end is recorded. */
 interface Running {
   h: Hosted;
+  /** The sequence of its publication: the id's progress stays below it while it has no proc file. */
+  seq: number;
   /** Its proc file content; `pid` becomes the child's once a shell function has spawned it. */
   proc: ProcFile;
+  /** Its proc file is on disk (or being written). */
+  fileWritten: boolean;
+  /** Writes the proc file of a job inside the agent that runs past `procFileAfterMs`. */
+  fileTimer?: NodeJS.Timeout;
   abort: AbortController;
   /** Settles once the job's end is recorded (set when its proc.started is stored). */
   done?: Promise<void>;
@@ -257,6 +263,7 @@ class Agent implements AgentHandle {
         procDir,
         jobs: new ProcJobs(procDir, id, {
           local: (jid) => self.agent!.localJob(id, jid),
+          locals: () => self.agent!.localJobs(id),
           lost: (entry) => self.agent!.recordInterrupted(h, entry, false),
           signalled: (proc, signal) => self.agent!.recordSignal(h, proc, signal),
         }),
@@ -319,9 +326,25 @@ class Agent implements AgentHandle {
     await this.kv.put(h.key, JSON.stringify(presence));
   }
 
-  /** Writes the id's `lastSeq` to the progress bucket; `dirty` is cleared by the caller. */
-  private async putProgress(h: Hosted): Promise<void> {
-    await this.progress.put(h.key, String(h.lastSeq));
+  /**
+   * Writes the id's progress to the progress bucket; `dirty` is cleared by the caller. It stays
+   * below any job of the id that is known only in memory (running inside the agent without its
+   * proc file yet): after a crash, the next process reads that job again and records it as lost.
+   */
+  private async putProgress(h: Hosted, unfiled?: ReadonlyMap<Hosted, number>): Promise<void> {
+    const first = unfiled?.get(h);
+    await this.progress.put(h.key, String(first === undefined ? h.lastSeq : Math.min(h.lastSeq, first - 1)));
+  }
+
+  /** Per id, the lowest publication sequence of its running jobs that have no proc file. */
+  private unfiledJobs(): Map<Hosted, number> {
+    const first = new Map<Hosted, number>();
+    for (const r of this.running.values()) {
+      if (r.fileWritten) continue;
+      const seen = first.get(r.h);
+      if (seen === undefined || r.seq < seen) first.set(r.h, r.seq);
+    }
+    return first;
   }
 
   private advance(h: Hosted, seq: number): void {
@@ -337,9 +360,12 @@ class Agent implements AgentHandle {
       try {
         const dirty = this.hosted.filter((h) => h.dirty);
         for (const h of dirty) h.dirty = false;
+        const unfiled = this.unfiledJobs();
+        // An id held back by such a job is written again once the job has its file or its end.
+        for (const h of unfiled.keys()) h.dirty = true;
         await forEachLimit(dirty, IO_PARALLEL, async (h) => {
           try {
-            await this.putProgress(h);
+            await this.putProgress(h, unfiled);
           } catch (err) {
             h.dirty = true;
             this.log.warn({ err, agent: h.id }, 'could not write lastSeq');
@@ -405,10 +431,20 @@ class Agent implements AgentHandle {
 
   // ── job control (saltutil) ──────────────────────────────────────────────────────────────
 
+  /** The jobs of `id` this process runs. */
+  private localJobs(id: string): LocalJob[] {
+    const out: LocalJob[] = [];
+    for (const r of this.running.values()) if (r.h.id === id) out.push(this.asLocal(r));
+    return out;
+  }
+
   /** The job `jid` of `id` while this process runs it. */
   private localJob(id: string, jid: string): LocalJob | undefined {
     const r = this.running.get(jobKey(id, jid));
-    if (!r) return undefined;
+    return r && this.asLocal(r);
+  }
+
+  private asLocal(r: Running): LocalJob {
     return {
       proc: r.proc,
       get aborted() {
@@ -554,15 +590,32 @@ class Agent implements AgentHandle {
     }
   }
 
-  /** A catch-up job this id already started (proc file, proc event or return stored). */
-  private async alreadyHandled(h: Hosted, jid: string): Promise<boolean> {
+  /**
+   * A catch-up job this id already started (proc file, proc event or return stored). One whose
+   * start is stored but not its end, and that no job of this process runs, was running inside a
+   * previous process when it died, before it had a proc file: its end is recorded now, as for a
+   * proc file found at start-up (`lost`, or `returned` when its return was stored).
+   */
+  private async alreadyHandled(h: Hosted, job: JobPublishedData): Promise<boolean> {
+    const { jid } = job;
+    if (this.running.has(jobKey(h.id, jid))) return true;
     if (await h.procDir.exists(jid)) return true;
     const { jsm } = this.ledger;
     const [ret, proc] = await Promise.all([
       jsm.direct.getMessage(this.config.stream, { last_by_subj: subjects.jobRet(jid, h.id) }),
       jsm.direct.getMessage(this.config.stream, { last_by_subj: subjects.jobProc(jid, h.id) }),
     ]);
-    return ret !== null || proc !== null;
+    if (proc === null) return ret !== null;
+    let last: LedgerEvent;
+    try {
+      last = decodeEvent(proc.data);
+    } catch {
+      return true;
+    }
+    if (last.type === 'proc.ended' || this.running.has(jobKey(h.id, jid))) return true;
+    const pid = last.type === 'proc.started' || last.type === 'proc.signalled' ? last.data.pid : 0;
+    await this.recordInterrupted(h, { name: fileName(jid), data: procFileOf(job, pid) }, true);
+    return true;
   }
 
   private async handle(msg: JsMsg): Promise<void> {
@@ -591,13 +644,17 @@ class Agent implements AgentHandle {
     }
     if (tooOld && targets.length > 0) {
       jlog.info({ fun: job.fun, ids: targets.length }, 'job publication older than the catch-up window, not run');
+      // One a previous process had started still gets its end recorded.
+      await forEachLimit(targets, IO_PARALLEL, async (h) => {
+        await this.alreadyHandled(h, job);
+      });
       for (const h of targets) this.advance(h, seq);
       targets = [];
     }
     if (catchUp && targets.length > 0) {
       const fresh: Hosted[] = [];
       await forEachLimit(targets, IO_PARALLEL, async (h) => {
-        if (await this.alreadyHandled(h, job.jid)) {
+        if (await this.alreadyHandled(h, job)) {
           jlog.info({ agent: h.id }, 'job already handled before, not run again');
           this.advance(h, seq);
         } else {
@@ -633,6 +690,12 @@ class Agent implements AgentHandle {
    * Starts `job` on `h`: takes a slot, writes the proc file, starts the function, appends
    * proc.started. Resolves true once proc.started is stored (the job then runs on), false if
    * the job could not be started (nothing is left behind; the message is redelivered).
+   *
+   * A shell function's proc file is written before it starts (its child may outlive the agent:
+   * the next start finds and kills it). A function running inside the agent gets its file only
+   * if it is still running after `procFileAfterMs`: most end within milliseconds, and two file
+   * operations per id and job were most of an agent's time in a burst. Until then the job is
+   * known in memory, and the id's stored progress stays below it (`putProgress`).
    */
   private async startJob(h: Hosted, job: JobPublishedData, seq: number): Promise<boolean> {
     const log = this.log.child({ jid: job.jid, agent: h.id, seq });
@@ -649,19 +712,39 @@ class Agent implements AgentHandle {
       return true;
     }
     // Known before its proc file exists, so `saltutil` never takes the file for a stale one.
-    const r: Running = { h, proc: procFileOf(job, process.pid), abort: new AbortController(), signals: [], finishing: false };
+    const r: Running = {
+      h,
+      seq,
+      proc: procFileOf(job, process.pid),
+      fileWritten: false,
+      abort: new AbortController(),
+      signals: [],
+      finishing: false,
+    };
     this.running.set(key, r);
     const forget = () => {
+      clearTimeout(r.fileTimer);
       if (this.running.get(key) === r) this.running.delete(key);
+      // Its progress may have been held back by it.
+      if (!r.fileWritten) h.dirty = true;
     };
     const { proc, abort } = r;
-    try {
-      await h.procDir.write(proc);
-    } catch (err) {
-      forget();
-      release();
-      log.error({ err }, 'could not write the proc file; job not started');
-      return false;
+    const shell = this.extensions.functions.lookup(job.fun)?.kind === 'shell';
+    if (shell || this.config.procFileAfterMs === 0) {
+      try {
+        await this.writeProcFile(r);
+      } catch (err) {
+        forget();
+        release();
+        log.error({ err }, 'could not write the proc file; job not started');
+        return false;
+      }
+    } else {
+      r.fileTimer = setTimeout(() => {
+        if (r.finishing || r.fileWritten) return;
+        this.writeProcFile(r).catch((err: unknown) => log.warn({ err }, 'could not write the proc file of a running job'));
+      }, this.config.procFileAfterMs);
+      r.fileTimer.unref();
     }
 
     let onSpawn!: (pid: number) => void;
@@ -681,7 +764,7 @@ class Agent implements AgentHandle {
     const outcome = execute(job.fun, job.arg, ctx);
     const ran = outcome.finally(release);
 
-    if (this.extensions.functions.lookup(job.fun)?.kind === 'shell') {
+    if (shell) {
       const pid = await Promise.race([spawned, outcome.then(() => process.pid)]);
       if (pid !== process.pid) {
         proc.pid = pid;
@@ -707,8 +790,9 @@ class Agent implements AgentHandle {
       );
     } catch (err) {
       abort.abort();
+      r.finishing = true;
       await ran;
-      await h.procDir.remove(job.jid).catch(() => undefined);
+      if (r.fileWritten) await h.procDir.remove(job.jid).catch(() => undefined);
       forget();
       log.error({ err }, 'could not append proc.started; job cancelled');
       return false;
@@ -729,6 +813,7 @@ class Agent implements AgentHandle {
   private async finishJob(r: Running, job: JobPublishedData, outcome: Outcome, log: Logger): Promise<void> {
     const { h, proc } = r;
     r.finishing = true;
+    clearTimeout(r.fileTimer);
     const base = { jid: job.jid, id: h.id, fun: job.fun, pid: proc.pid };
     let ended: ProcEndedData;
     if (outcome.kind === 'returned') {
@@ -748,7 +833,18 @@ class Agent implements AgentHandle {
       { type: 'proc.ended', tag: procTag(job.jid, h.id, 'ended'), data: ended },
       msgIds.proc(job.jid, h.id, 'ended'),
     );
-    await h.procDir.remove(job.jid);
+    if (r.fileWritten) await h.procDir.remove(job.jid);
+  }
+
+  /** Writes the job's proc file (again, once a shell function's child pid is known). */
+  private async writeProcFile(r: Running): Promise<void> {
+    r.fileWritten = true;
+    try {
+      await r.h.procDir.write(r.proc);
+    } catch (err) {
+      r.fileWritten = false;
+      throw err;
+    }
   }
 
   /** Salt's return load, on `ledger.job.<jid>.ret.<id>`; resolves to the stored data. */

@@ -24,6 +24,11 @@ export interface AgentConfig extends CommonConfig {
   catchupSeconds: number;
   /** On stop, how long running jobs may take before they are cancelled. */
   stopGraceMs: number;
+  /**
+   * How long a job running inside the agent goes without a proc file (0: written before it
+   * starts, as Salt's minion does). A shell function's file is always written at once.
+   */
+  procFileAfterMs: number;
   readyFile?: string;
   /** Salt's minion configuration file (`$JOBLEDGER_HOME/minion.yaml`, or `JOBLEDGER_MINION_CONFIG`). */
   minionConfigFile: string;
@@ -116,6 +121,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
     maxInflight: positiveInt(env, 'JOBLEDGER_AGENT_MAX_INFLIGHT', 64),
     catchupSeconds: nonNegative(env, 'JOBLEDGER_CATCHUP_SECONDS', 3600),
     stopGraceMs: nonNegative(env, 'JOBLEDGER_AGENT_STOP_GRACE_MS', 5000),
+    procFileAfterMs: nonNegative(env, 'JOBLEDGER_AGENT_PROC_FILE_AFTER_MS', 500),
     readyFile: env.JOBLEDGER_READY_FILE || undefined,
     ...loadMinionConfig(common.home, env),
   };

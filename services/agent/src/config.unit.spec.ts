@@ -20,8 +20,10 @@ describe('loadConfig', () => {
       maxInflight: 64,
       catchupSeconds: 3600,
       stopGraceMs: 5000,
+      procFileAfterMs: 500,
     });
     expect(c.readyFile).toBeUndefined();
+    expect(loadConfig({ ...base, JOBLEDGER_AGENT_PROC_FILE_AFTER_MS: '0' }).procFileAfterMs).toBe(0);
   });
 
   it('names the group agent-<first 16 hex of sha256(sorted ids joined by \\n)>', () => {

@@ -116,6 +116,35 @@ describe(`one agent process hosting ${N} ids`, () => {
     expect(probe.returns(jid)).toEqual([]);
   });
 
+  it('a job inside the agent, killed by kill -9 before it had a proc file, is recorded as lost on the next start, from the ledger', async () => {
+    const id = IDS[9]!;
+    expect((await agent!.stop()).code).toBe(0);
+    agent = await start(IDS, { JOBLEDGER_AGENT_PROC_FILE_AFTER_MS: '600000' });
+    const { jid, seq } = await probe.publishJob({ fun: 'test.sleep', arg: ['30'], tgt: id });
+    const started = await eventually(() => probe.procs(jid, 'started')[0], 5_000, 'proc.started');
+    expect(started.pid).toBe(agent.pid);
+    const procFile = path.join(home, 'agents', encodeAgentId(id), 'proc', jid);
+    expect(existsSync(procFile)).toBe(false);
+    // Later jobs of the id are handled meanwhile; its stored progress stays below the sleep.
+    const later = await probe.publishJob({ fun: 'test.ping', tgt: id });
+    await probe.waitReturns(later.jid, 1);
+    const progress = await new Kvm(probe.ledger.nc).open(PROGRESS_BUCKET);
+    const stored = async () => Number((await progress.get(encodeAgentId(id)))?.string());
+    await eventually(async () => (await stored()) === seq - 1, 15_000, 'progress written, held below the running job');
+    await agent.kill9();
+
+    agent = await start();
+    const ended = await eventually(() => probe.procs(jid, 'ended')[0], 10_000, 'proc.ended');
+    expect(ended).toMatchObject({ jid, id, fun: 'test.sleep', pid: started.pid, outcome: 'lost' });
+    expect(await agent.log()).toContain('job interrupted by the previous agent process');
+    const last = await probe.publishJob({ fun: 'test.ping', tgt: id });
+    await probe.waitReturns(last.jid, 1);
+    expect(probe.procs(jid, 'started')).toHaveLength(1);
+    expect(probe.returns(jid)).toEqual([]);
+    expect(returnsOn(later.jid, id)).toBe(1);
+    await eventually(async () => (await stored()) >= last.seq, 15_000, 'progress past the recorded job');
+  });
+
   it('on catch-up, a job older than the catch-up window is not run', async () => {
     const id = IDS[3]!;
     expect((await agent!.stop()).code).toBe(0);

@@ -18,6 +18,8 @@ export interface LocalJob {
 export interface JobControlHooks {
   /** The job `jid` of this id that this process runs, if any. */
   local(jid: string): LocalJob | undefined;
+  /** The jobs of this id that this process runs. */
+  locals(): LocalJob[];
   /**
    * A proc file whose job no longer runs and that no job of this process will clean up: records
    * the job as lost (`proc.ended`) and removes the file.
@@ -45,16 +47,26 @@ export class ProcJobs implements JobControl {
 
   async running(): Promise<ProcRecord[]> {
     const out: ProcRecord[] = [];
+    const listed = new Set<string>();
     for (const entry of await this.dir.list()) {
+      if (entry.data) listed.add(entry.data.jid);
       const record = await this.resolve(entry);
       if (record) out.push(record);
+    }
+    // Jobs of this process that have no proc file yet (a function inside the agent, just started).
+    for (const local of this.hooks.locals()) {
+      if (!listed.has(local.proc.jid) && (await this.localLive(local))) out.push({ ...local.proc });
     }
     return out.sort((a, b) => (a.jid < b.jid ? -1 : a.jid > b.jid ? 1 : 0));
   }
 
   async find(jid: string): Promise<ProcRecord | undefined> {
     const entry = await this.dir.read(jid);
-    const record = entry ? await this.resolve(entry) : undefined;
+    if (!entry) {
+      const local = this.hooks.local(jid);
+      return local && (await this.localLive(local)) ? { ...local.proc } : undefined;
+    }
+    const record = await this.resolve(entry);
     return record?.jid === jid ? record : undefined;
   }
 
@@ -87,14 +99,17 @@ export class ProcJobs implements JobControl {
     return { ...(local ? local.proc : entry.data!) };
   }
 
+  /** A job of this process runs until its end is being recorded. */
+  private async localLive(local: LocalJob): Promise<boolean> {
+    if (local.finishing) return false;
+    const pid = local.proc.pid;
+    if (pid === process.pid) return !local.aborted;
+    return isAlive(pid);
+  }
+
   private async liveness({ name, data }: ProcEntry): Promise<Liveness> {
     const local = data && this.hooks.local(data.jid);
-    if (local) {
-      if (local.finishing) return 'gone';
-      const pid = local.proc.pid;
-      if (pid === process.pid) return local.aborted ? 'gone' : 'live';
-      return (await isAlive(pid)) ? 'live' : 'gone';
-    }
+    if (local) return (await this.localLive(local)) ? 'live' : 'gone';
     // A child process of a job this process does not run (another agent process hosting the id).
     if (data && data.pid !== process.pid && (await isAlive(data.pid)) && (await carriesJobMarker(data.pid, { jid: data.jid, id: this.id })))
       return 'live';

@@ -55,6 +55,7 @@ beforeEach(async () => {
   signalled = [];
   const hooks: JobControlHooks = {
     local: (jid) => local.get(jid),
+    locals: () => [...local.values()],
     lost: async (entry) => {
       lost.push(entry);
       await dir.removeName(entry.name);
@@ -87,6 +88,23 @@ describe('ProcJobs: what runs', () => {
     await dir.write(pa);
     expect(await jobs.running()).toEqual([pa, proc(b, c.pid!)]);
     expect(await jobs.find(b)).toEqual(proc(b, c.pid!));
+    expect(lost).toEqual([]);
+  });
+
+  it('a job of this process without its proc file yet runs, is found and can be signalled; not once it is ending', async () => {
+    const jid = nextJid();
+    const p = proc(jid, process.pid, 'test.sleep');
+    const job = runLocal(p);
+    expect(await jobs.running()).toEqual([p]);
+    expect(await jobs.find(jid)).toEqual(p);
+    expect(await jobs.signal(jid, 15)).toEqual({ kind: 'sent', pid: process.pid });
+    expect(job.killedWith).toBe(15);
+    expect(signalled).toEqual([[jid, process.pid, 15]]);
+    expect(await jobs.running()).toEqual([]);
+    const ending = runLocal(proc(nextJid(), process.pid, 'test.sleep'));
+    ending.finishing = true;
+    expect(await jobs.running()).toEqual([]);
+    expect(await jobs.find(ending.proc.jid)).toBeUndefined();
     expect(lost).toEqual([]);
   });
 
