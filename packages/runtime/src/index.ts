@@ -12,3 +12,4 @@ export * from './event-signing.js';
 export * from './jetstream-errors.js';
 export * from './chunked-reply.js';
 export * from './denied-record.js';
+export * from './process-priority.js';

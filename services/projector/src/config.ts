@@ -11,6 +11,11 @@ export interface ProjectorConfig extends CommonConfig {
   masterId: string;
   /** Most messages applied in one transaction (`JOBLEDGER_PROJECTOR_BATCH`, default 500). */
   batch: number;
+  /**
+   * The projector's CPU nice value (`JOBLEDGER_PROJECTOR_NICE`, 0–19, default 10): on a busy
+   * machine the agents and the CLI's `run` go first, the read models follow a moment later.
+   */
+  nice: number;
   /** Durable consumer name, also the checkpoint's name (`JOBLEDGER_PROJECTOR_CONSUMER`, default `projector`). */
   consumer: string;
   /** Written with the process id once the projector consumes (`JOBLEDGER_READY_FILE`). */
@@ -42,6 +47,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProjectorConfi
     throw new ConfigError(`JOBLEDGER_PROJECTOR_BATCH must be an integer from 1 to ${MAX_BATCH}, got '${env.JOBLEDGER_PROJECTOR_BATCH}'`);
   }
 
+  const nice = intEnv(env, 'JOBLEDGER_PROJECTOR_NICE', 10);
+  if (!Number.isInteger(nice) || nice < 0 || nice > 19) {
+    throw new ConfigError(`JOBLEDGER_PROJECTOR_NICE must be an integer from 0 to 19, got '${env.JOBLEDGER_PROJECTOR_NICE}'`);
+  }
+
   const consumer = env.JOBLEDGER_PROJECTOR_CONSUMER || PROJECTOR_CONSUMER;
   if (!CONSUMER_NAME.test(consumer)) {
     throw new ConfigError(`JOBLEDGER_PROJECTOR_CONSUMER must be 1-64 characters of A-Z a-z 0-9 _ -, got '${consumer}'`);
@@ -60,6 +70,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ProjectorConfi
     databaseUrl,
     masterId: master,
     batch,
+    nice,
     consumer,
     readyFile: env.JOBLEDGER_READY_FILE ? path.resolve(env.JOBLEDGER_READY_FILE) : undefined,
     retention: loadRetentionConfig(env),

@@ -13,6 +13,7 @@ describe('loadConfig', () => {
       stream: 'LEDGER',
       masterId: 'master_master',
       batch: 500,
+      nice: 10,
       consumer: 'projector',
       readyFile: undefined,
       logFile: undefined,
@@ -23,12 +24,13 @@ describe('loadConfig', () => {
     const c = loadConfig({
       ...base,
       JOBLEDGER_PROJECTOR_BATCH: '2000',
+      JOBLEDGER_PROJECTOR_NICE: '0',
       JOBLEDGER_PROJECTOR_CONSUMER: 'projector-b',
       JOBLEDGER_READY_FILE: '/tmp/p.ready',
       JOBLEDGER_LOG_FILE: '/tmp/p.log',
       JOBLEDGER_STREAM: 'L2',
     });
-    expect(c).toMatchObject({ batch: 2000, consumer: 'projector-b', readyFile: '/tmp/p.ready', logFile: '/tmp/p.log', stream: 'L2' });
+    expect(c).toMatchObject({ batch: 2000, nice: 0, consumer: 'projector-b', readyFile: '/tmp/p.ready', logFile: '/tmp/p.log', stream: 'L2' });
   });
 
   it.each([
@@ -37,6 +39,7 @@ describe('loadConfig', () => {
     [{ ...base, JOBLEDGER_PROJECTOR_BATCH: '0' }, 'JOBLEDGER_PROJECTOR_BATCH must be an integer from 1 to 20000'],
     [{ ...base, JOBLEDGER_PROJECTOR_BATCH: '1.5' }, 'JOBLEDGER_PROJECTOR_BATCH must be an integer from 1 to 20000'],
     [{ ...base, JOBLEDGER_PROJECTOR_BATCH: '50000' }, 'JOBLEDGER_PROJECTOR_BATCH must be an integer from 1 to 20000'],
+    [{ ...base, JOBLEDGER_PROJECTOR_NICE: '20' }, 'JOBLEDGER_PROJECTOR_NICE must be an integer from 0 to 19'],
     [{ ...base, JOBLEDGER_PROJECTOR_CONSUMER: 'a.b' }, 'JOBLEDGER_PROJECTOR_CONSUMER must be'],
     [{ ...base, JOBLEDGER_MASTER_ID: 'm'.repeat(256) }, 'JOBLEDGER_MASTER_ID must be 1-255 characters'],
   ])('fails naming the variable: %j', (env, message) => {

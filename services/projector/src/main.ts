@@ -1,6 +1,6 @@
 // Entry point: `node services/projector/dist/main.js`, configured only through the environment
 // (and `master_job_cache` / `event_return` of the master configuration file, read at start).
-import { migrateDatabase, serviceMain } from '@jobledger/runtime';
+import { lowerProcessPriority, migrateDatabase, serviceMain } from '@jobledger/runtime';
 import { loadConfig } from './config.js';
 import { acquireLeadership } from './leadership.js';
 import { startProjector } from './projector.js';
@@ -10,6 +10,7 @@ await serviceMain({
   name: 'projector',
   loadConfig,
   start: async (config, logger) => {
+    if (config.nice > 0) logger.info({ nice: config.nice, threads: lowerProcessPriority(config.nice) }, 'CPU priority lowered');
     // Ready once the schema is there (migrations hold their own lock), active or standby: the
     // projection and the feeds start once the projector lock is ours.
     await migrateDatabase(config.databaseUrl);
