@@ -12,10 +12,10 @@ describe('lowerProcessPriority', () => {
     const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30_000)'], { stdio: 'ignore' });
     try {
       await new Promise((r) => setTimeout(r, 300));
-      const n = lowerProcessPriority(7, child.pid!);
+      const n = lowerProcessPriority(7, child.pid);
       expect(n).toBeGreaterThan(1);
       expect(new Set(nicesOf(child.pid!))).toEqual(new Set([7]));
-      lowerProcessPriority(3, child.pid!);
+      lowerProcessPriority(3, child.pid);
       expect(new Set(nicesOf(child.pid!))).toEqual(new Set([7]));
     } finally {
       child.kill('SIGKILL');

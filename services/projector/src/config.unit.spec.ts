@@ -30,7 +30,14 @@ describe('loadConfig', () => {
       JOBLEDGER_LOG_FILE: '/tmp/p.log',
       JOBLEDGER_STREAM: 'L2',
     });
-    expect(c).toMatchObject({ batch: 2000, nice: 0, consumer: 'projector-b', readyFile: '/tmp/p.ready', logFile: '/tmp/p.log', stream: 'L2' });
+    expect(c).toMatchObject({
+      batch: 2000,
+      nice: 0,
+      consumer: 'projector-b',
+      readyFile: '/tmp/p.ready',
+      logFile: '/tmp/p.log',
+      stream: 'L2',
+    });
   });
 
   it.each([
