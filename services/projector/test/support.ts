@@ -65,6 +65,7 @@ export async function world(prefix = 'projector'): Promise<World> {
       databaseUrl,
       masterId: MASTER_ID,
       batch: 500,
+      nice: 0,
       consumer: 'projector',
       ...overrides,
     }),
