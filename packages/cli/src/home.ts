@@ -63,9 +63,14 @@ export function readState(home: HomeLayout): LedgerState | undefined {
 
 export function writeState(home: HomeLayout, state: LedgerState): void {
   fs.mkdirSync(home.root, { recursive: true });
-  const tmp = `${home.stateFile}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
-  fs.renameSync(tmp, home.stateFile);
+  writeFileWhole(home.stateFile, JSON.stringify(state, null, 2) + '\n', 0o600);
+}
+
+/** Written to a temporary name, then renamed: whoever sees the file sees all of its content. */
+export function writeFileWhole(file: string, text: string, mode?: number): void {
+  const tmp = `${file}.tmp`;
+  fs.writeFileSync(tmp, text, mode === undefined ? undefined : { mode });
+  fs.renameSync(tmp, file);
 }
 
 export class NotRunningError extends Error {

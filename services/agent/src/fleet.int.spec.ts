@@ -136,7 +136,12 @@ describe(`one agent process hosting ${N} ids`, () => {
     agent = await start();
     const ended = await eventually(() => probe.procs(jid, 'ended')[0], 10_000, 'proc.ended');
     expect(ended).toMatchObject({ jid, id, fun: 'test.sleep', pid: started.pid, outcome: 'lost' });
-    expect(await agent.log()).toContain('job interrupted by the previous agent process');
+    // Logged just after the event is appended: wait for the line rather than race it.
+    await eventually(
+      async () => (await agent!.log()).includes('job interrupted by the previous agent process'),
+      5_000,
+      'the interrupted-job log line',
+    );
     const last = await probe.publishJob({ fun: 'test.ping', tgt: id });
     await probe.waitReturns(last.jid, 1);
     expect(probe.procs(jid, 'started')).toHaveLength(1);

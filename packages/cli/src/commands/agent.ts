@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { expandIdList, expandIdWord, IdListError, invalidAgentId, minionTexts } from '@jobledger/core';
 import { configFilePath, natsServerList, readConfigFile, sleepUnlessAborted } from '@jobledger/runtime';
 import type * as Pki from '@jobledger/runtime/pki';
-import { homeLayout, readState, writeState, type HomeLayout } from '../home.js';
+import { homeLayout, readState, writeFileWhole, writeState, type HomeLayout } from '../home.js';
 import { isOurs, reapRecorded, removePid, terminate, writePid } from '../supervisor/pids.js';
 import { spawnService, tail, waitReady, type RunningService } from '../supervisor/services.js';
 import { authenticate, fetchMasterCa, MasterLinkError, type AuthAnswer } from '../agent/master-link.js';
@@ -197,7 +197,7 @@ async function superviseAgent(home: HomeLayout, s: AgentSettings): Promise<numbe
     service = undefined;
   };
   const ready = (text: string) => {
-    if (!fs.existsSync(readyFile)) fs.writeFileSync(readyFile, text);
+    if (!fs.existsSync(readyFile)) writeFileWhole(readyFile, text);
   };
   let code = 0;
   try {

@@ -21,7 +21,7 @@ import { ensureDatabaseRoles } from '../embedded/database-roles.js';
 import { syncLedgerKeys } from './ledger-keys.js';
 import { CLUSTER_NAME, MAX_CLUSTER_NODES, natsNodeName, startNatsNodes, type NatsNodes } from '../embedded/nats-cluster.js';
 import { startPostgres, type PostgresHandle } from '../embedded/postgres.js';
-import { homeLayout, readState, writeState, type HomeLayout } from '../home.js';
+import { homeLayout, readState, writeFileWhole, writeState, type HomeLayout } from '../home.js';
 import { watchLocalNats } from '../supervisor/nats-store-watch.js';
 import { isOurs, reapRecorded, removePid, terminate, writePid } from '../supervisor/pids.js';
 import { spawnService, tail, waitReady, type RunningService, type ServiceSpec } from '../supervisor/services.js';
@@ -496,7 +496,8 @@ async function supervise(
       `  postgresql: ${redact(databaseUrl)}\n` +
       (listen.api !== undefined ? `  api:        ${listen.api} (salt-api, rest_cherrypy)\n` : '') +
       (role === 'up' ? `  agents:     ${describeAgents(agentGroups)}\n` : '');
-    fs.writeFileSync(path.join(home.runDir, 'up.ready'), summary);
+    // Whole: the detached caller polls for the name and prints what it reads.
+    writeFileWhole(path.join(home.runDir, 'up.ready'), summary);
     log('ready');
     const signal = await stopSignal;
     log(`${signal}: stopping`);
