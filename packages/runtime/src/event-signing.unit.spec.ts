@@ -77,6 +77,9 @@ describe('signed events', () => {
     );
     expect(signatureProblem(trust, book, { ...signed(agent, ret), data: enc.encode('{"x":2}') }, p)).toMatch(/^bad signature/);
     expect(signatureProblem(trust, book, { ...signed(agent, ret), signature: 'not-base64!' }, p)).toMatch(/^bad signature/);
+    const good = signed(agent, ret).signature;
+    expect(signatureProblem(trust, book, { ...signed(agent, ret), signature: good.slice(0, 40) }, p)).toMatch(/^bad signature/);
+    expect(signatureProblem(trust, book, { ...signed(agent, ret), signature: good + 'AAAA' }, p)).toMatch(/^bad signature/);
     const job = subjects.jobNew('20261205120000000000');
     expect(signatureProblem(trust, book, signed(agent, job), parseSubject(job)!)).toMatch(/is not the master's event key/);
     expect(signatureProblem(trust, book, signed(master, job), parseSubject(job)!)).toBeUndefined();
