@@ -9,15 +9,24 @@
 // times `npx jobledger replay --into rebuilt` and `npx jobledger audit verify`, and stops the
 // ledger (with --keep: leaves it running and prints its JOBLEDGER_HOME, to try `audit verify` after
 // editing a row by hand; `JOBLEDGER_HOME=<home> npx jobledger down` stops it). Prints one JSON line.
+//
+// As the services do, it connects with the home's admin credentials over TLS and signs every
+// event: the fleet's 8 keys are accepted in the master's key store (and so in the ledger's key
+// events) first, job publications are signed with the master's event key and agent events with
+// their id's key, so the projector, the replay and the audit check every signature.
+// Before the replay, bench/ceiling.js measures what this machine can do with the same stream:
+// replay, verify and the projector's catch-up are printed with that ceiling and their ratio.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect } from '@nats-io/transport-node';
-import { jetstream } from '@nats-io/jetstream';
+import { createUser } from '@nats-io/nkeys';
 import { rng } from './seed-jobs.js';
+import { measureCeiling, ratio } from './ceiling.js';
 import { encodeEvent, jobPublishedTag, jobReturnedTag, microsToJid, msgIds, procTag, saltStamp, subjects } from '@jobledger/core';
+import { EventSigner, masterEventSigner, openLedger } from '../packages/runtime/dist/index.js';
+import { KeyStore, syncKeyEvents } from '../packages/runtime/dist/pki/index.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = path.join(root, 'packages/cli/bin/jobledger.js');
@@ -115,13 +124,26 @@ delete env.DATABASE_URL;
 try {
   execFileSync(process.execPath, [bin, 'up', '--detach', '--agents', 'bench-replay-agent'], { env, stdio: 'ignore' });
   const state = JSON.parse(fs.readFileSync(path.join(home, 'state.json'), 'utf8'));
-  const nc = await connect({ servers: state.natsUrl });
-  const js = jetstream(nc);
+  const pki = path.join(home, 'pki');
+  const auth = { credsFile: path.join(pki, 'admin.creds'), caFile: path.join(pki, 'ca.pem') };
+  const ledger = await openLedger({ natsUrl: state.natsUrl, stream: state.stream, name: 'bench-replay', auth, ensure: false });
+  // The fleet's keys, accepted as `salt-key -a` would, and recorded in the ledger.
+  const store = new KeyStore(pki);
+  const signers = new Map();
+  for (const id of FLEET) {
+    const kp = createUser();
+    store.put(id, 'accepted', kp.getPublicKey());
+    signers.set(id, new EventSigner(new TextDecoder().decode(kp.getSeed())));
+  }
+  const master = masterEventSigner(pki);
+  await syncKeyEvents(ledger, store, master, { ids: FLEET });
   const t0 = Date.now();
   let appended = 0;
   let window = [];
   for (const [subject, msgID, ev] of events(count)) {
-    window.push(js.publish(subject, encodeEvent(ev), { msgID }));
+    const body = encodeEvent(ev);
+    const signer = ev.type === 'job.published' ? master : signers.get(ev.data.id);
+    window.push(ledger.js.publish(subject, body, { msgID, headers: signer.headers(subject, body) }));
     appended++;
     if (window.length >= 1000) {
       await Promise.all(window);
@@ -129,14 +151,47 @@ try {
     }
   }
   await Promise.all(window);
-  await nc.close();
   const appendMs = Date.now() - t0;
   const wait = timed(['db', 'wait', '-t', '600'], env);
+  const databaseUrl = execFileSync(process.execPath, [bin, 'db', 'url'], { env, encoding: 'utf8' }).trim();
+  await ledger.nc.close();
+  // Measured as the replay reads: with the CLI's credentials.
+  const reader = await openLedger({
+    natsUrl: state.natsUrl,
+    stream: state.stream,
+    name: 'bench-ceiling',
+    auth: { credsFile: state.natsCredsFile, caFile: state.natsCaFile },
+    ensure: false,
+  });
+  const ceiling = await measureCeiling({ ledger: reader, databaseUrl });
+  await reader.nc.close();
   const replay = timed(['replay', '--into', 'rebuilt'], env);
   const verify = timed(['audit', 'verify'], env);
+  const { rows: dead } = await (async () => {
+    const pg = (await import('pg')).default;
+    const c = new pg.Client({ connectionString: databaseUrl });
+    await c.connect();
+    try {
+      return await c.query('SELECT count(*)::int AS n FROM dead_letters');
+    } finally {
+      await c.end();
+    }
+  })();
+  const streamEvents = ceiling.read.messages;
+  const rate = (ms) => Math.round(streamEvents / (ms / 1000));
   process.stdout.write(
-    JSON.stringify({ jobs: count, events: appended, appendMs, projectorCatchUpMs: wait.ms, replay, verify, ...(keep ? { home } : {}) }) +
-      '\n',
+    JSON.stringify({
+      jobs: count,
+      events: appended,
+      stream_events: streamEvents,
+      dead_letters: dead[0].n,
+      appendMs,
+      ceiling,
+      projector_catch_up: { ms: wait.ms },
+      replay: { ...replay, events_per_s: rate(replay.ms), of_ceiling: ratio(rate(replay.ms), ceiling.pipeline.events_per_s) },
+      verify: { ...verify, events_per_s: rate(verify.ms), of_ceiling: ratio(rate(verify.ms), ceiling.pipeline.events_per_s) },
+      ...(keep ? { home } : {}),
+    }) + '\n',
   );
 } finally {
   if (!keep) {

@@ -149,6 +149,10 @@ export function rolePermissions(role: Exclude<Role, 'agent'>, stream: string, us
       // their eauth ACL; it reads the stream for job returns and its event feed.
       return masterSide(stream, userPublicKey, ['jobledger.netapi.>']);
     case 'admin':
-      return { pub: { allow: ['>'], deny: [] }, sub: { allow: ['>'], deny: [] }, allowResponses: true };
+      // No `allow_responses`: publishing anywhere covers replies, and the server would keep a
+      // reply permission for every message delivered with a reply subject (every JetStream
+      // message) for its whole ttl, pruning that list on each delivery: a read of the stream
+      // slowed from 127,000 to 3,600 messages/s after the first few thousand.
+      return { pub: { allow: ['>'], deny: [] }, sub: { allow: ['>'], deny: [] } };
   }
 }
