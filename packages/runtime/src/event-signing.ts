@@ -109,7 +109,8 @@ export class EventSigner {
 
 const publicKeys = new Map<string, Uint8Array>();
 
-function publicKeyBytes(publicKey: string): Uint8Array {
+/** The 32 key bytes of a public nkey, kept for the next time it is asked. */
+export function cachedPublicKeyBytes(publicKey: string): Uint8Array {
   let k = publicKeys.get(publicKey);
   if (k === undefined) {
     k = nkeyPublicBytes(publicKey);
@@ -123,7 +124,7 @@ export const verifyEventSignature: VerifySignature = (publicKey, bytes, signatur
   const na = sodium();
   const sig = Buffer.from(signature, 'base64url');
   // libsodium asserts the length; a signature of another length is simply not valid.
-  return sig.length === na.crypto_sign_BYTES && na.crypto_sign_verify_detached(sig, bytes, publicKeyBytes(publicKey));
+  return sig.length === na.crypto_sign_BYTES && na.crypto_sign_verify_detached(sig, bytes, cachedPublicKeyBytes(publicKey));
 };
 
 /** The signer and signature a stored message carries. */

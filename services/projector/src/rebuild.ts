@@ -6,6 +6,7 @@ import {
   openDatabase,
   quoteIdent,
   type Database,
+  SignatureWorkers,
   type Ledger,
   type ReturnObjectError,
 } from '@jobledger/runtime';
@@ -73,6 +74,29 @@ export interface RebuildOptions {
   onSignatureProblem?: (letter: DeadLetter) => void;
 }
 
+/**
+ * The GIN indexes of a rebuild's schema (on the JSON columns: `jids.load`, `salt_events.data`,
+ * `salt_returns.return`/`full_ret`, `jobs.tgt`/`metadata`), dropped when it is created and
+ * built once at the end (`buildDeferredIndexes`): kept up row by row they were most of
+ * PostgreSQL's share of a replay, and one build over the finished table is cheaper. Unique
+ * indexes (the upserts' conflict targets) and btree indexes (retention's lookups by jid) stay.
+ * `audit verify` never builds them: its scratch schema is compared, then dropped.
+ */
+async function dropGinIndexes(pool: pg.Pool, schema: string): Promise<{ name: string; def: string }[]> {
+  const { rows } = await pool.query<{ name: string; def: string }>(
+    `SELECT i.relname AS name, pg_get_indexdef(x.indexrelid) AS def
+     FROM pg_index x
+     JOIN pg_class i ON i.oid = x.indexrelid
+     JOIN pg_am am ON am.oid = i.relam
+     JOIN pg_namespace n ON n.oid = i.relnamespace
+     WHERE n.nspname = $1 AND am.amname = 'gin' AND NOT x.indisunique
+     ORDER BY 1`,
+    [schema],
+  );
+  for (const r of rows) await pool.query(`DROP INDEX ${quoteIdent(schema)}.${quoteIdent(r.name)}`);
+  return rows;
+}
+
 const PROGRESS_EVERY_MS = 250;
 
 export class Rebuild {
@@ -99,15 +123,23 @@ export class Rebuild {
   /** The stream's last sequence when last asked (advanceTo). */
   private streamLast = 0;
   private readonly applyOpts: ApplyOptions;
+  private readonly signatures: SignatureCheck | undefined;
+  private readonly workers: SignatureWorkers | undefined;
+  /** The next batch, read (and its signatures being verified) while the one before is applied. */
+  private ahead: Promise<RawMessage[]> | undefined;
 
   private constructor(
     private readonly opts: RebuildOptions,
     readonly database: Database,
+    /** The indexes `buildDeferredIndexes` builds. */
+    private deferredIndexes: { name: string; def: string }[],
   ) {
     this.schema = opts.schema;
     this.fromSeq = opts.fromSeq;
     this.seq = opts.fromSeq - 1;
     this.chainCheckable = opts.fromSeq <= 1;
+    this.workers = opts.signatureTrust ? new SignatureWorkers() : undefined;
+    this.signatures = opts.signatureTrust ? new SignatureCheck(opts.signatureTrust, opts.onSignatureProblem, this.workers) : undefined;
     this.applyOpts = {
       name: opts.name,
       masterId: opts.masterId,
@@ -115,7 +147,7 @@ export class Rebuild {
       ...streamReader(opts.ledger),
       resolveBody: largeReturnResolver(opts.ledger, opts.onUnresolvedReturn),
       ...(opts.onChain ? { onChain: opts.onChain } : {}),
-      signatures: opts.signatureTrust ? new SignatureCheck(opts.signatureTrust, opts.onSignatureProblem) : undefined,
+      signatures: this.signatures,
     };
   }
 
@@ -124,7 +156,9 @@ export class Rebuild {
     const schema = checkSchemaName(opts.schema);
     await migrateDatabase(opts.databaseUrl, { schema });
     const database = openDatabase(opts.databaseUrl, { schema, max: 2 });
+    let deferred: { name: string; def: string }[];
     try {
+      deferred = await dropGinIndexes(database.pool, schema);
       if (opts.fromSeq > 1) {
         // A partial rebuild starts after fromSeq - 1 with no chain (the chain before it is not known here).
         await database.pool.query('INSERT INTO projector_checkpoint (name, last_seq, chain) VALUES ($1, $2, NULL)', [
@@ -138,7 +172,18 @@ export class Rebuild {
       await database.close();
       throw err;
     }
-    return new Rebuild(opts, database);
+    return new Rebuild(opts, database, deferred);
+  }
+
+  /** Builds the indexes left out while the rebuild applied (before its tables are used or swapped in). */
+  async buildDeferredIndexes(): Promise<void> {
+    for (const { def } of this.deferredIndexes) await this.database.pool.query(def);
+    this.deferredIndexes = [];
+  }
+
+  /** Names of the indexes not built yet (the schema will have them). */
+  get deferredIndexNames(): string[] {
+    return this.deferredIndexes.map((i) => i.name);
   }
 
   /**
@@ -247,10 +292,18 @@ export class Rebuild {
     while (this.seq < target) {
       const cut = nextRemoval !== undefined && nextRemoval < target ? nextRemoval : target;
       this.cursor ??= await StreamCursor.open(this.opts.ledger, this.seq + 1);
-      const messages = await this.cursor.take(batch, cut);
+      const messages = await (this.ahead ?? this.readChecked(batch, cut));
+      this.ahead = undefined;
       if (messages.length === 0) {
         // The stream never deletes (deny_delete): a hole here is not something to paper over.
         throw new RebuildError(`the stream holds no message from sequence ${this.seq + 1} to ${cut}`);
+      }
+      // The next batch is read and its signatures verified while this one is written (same
+      // cut: a batch that stops short of it leaves no removal due).
+      const last = messages[messages.length - 1]!.seq;
+      if (last < cut) {
+        this.ahead = this.readChecked(batch, cut);
+        this.ahead.catch(() => undefined); // awaited by the next turn, or dropped by close()
       }
       for (;;) {
         const r = await applyBatch(this.database.pool, messages, this.applyOpts);
@@ -265,6 +318,13 @@ export class Rebuild {
     this.progress(target, true);
   }
 
+  /** The next messages up to `cut`, with their signatures verified on the workers. */
+  private async readChecked(batch: number, cut: number): Promise<RawMessage[]> {
+    const messages = await this.cursor!.take(batch, cut);
+    await this.signatures?.precheck(messages);
+    return messages;
+  }
+
   /** Messages per second since the start. */
   eventsPerSecond(): number {
     return Math.round(this.applied / Math.max((Date.now() - this.started) / 1000, 0.001));
@@ -272,8 +332,10 @@ export class Rebuild {
 
   /** Stops reading and closes the pool; the schema stays. */
   async close(): Promise<void> {
+    this.ahead = undefined;
     await this.cursor?.close();
     this.cursor = undefined;
+    await this.workers?.close();
     await this.database.close().catch(() => undefined);
   }
 

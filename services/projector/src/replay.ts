@@ -130,7 +130,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
     });
     if (opts.swap) {
       try {
-        await refuseForeignObjects(live.pool, schema);
+        await refuseForeignObjects(live.pool, schema, rebuild.deferredIndexNames);
       } catch (err) {
         await rebuild.drop(live.pool).catch(() => undefined);
         rebuild = undefined;
@@ -140,6 +140,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
     // Without swap, the stream as it is now; with swap, the live checkpoint (see above).
     await rebuild.advanceTo(opts.swap ? Math.min(checkpoint.lastSeq, bounds.last) : bounds.last);
 
+    await rebuild.buildDeferredIndexes();
     let retired: string | undefined;
     if (opts.swap) {
       await followUnlocked(live.pool, rebuild, opts.name, opts.batch ?? 1_000);
@@ -211,8 +212,9 @@ async function schemaObjects(db: pg.Pool | pg.ClientBase, schema: string): Promi
  * Refuses the swap when the live schema holds objects the rebuild (made by jobledger's
  * migrations) does not: they are someone else's, and would silently go to the retired schema.
  */
-async function refuseForeignObjects(db: pg.Pool | pg.ClientBase, rebuildSchema: string): Promise<void> {
+async function refuseForeignObjects(db: pg.Pool | pg.ClientBase, rebuildSchema: string, notYetBuilt: readonly string[]): Promise<void> {
   const ours = await schemaObjects(db, rebuildSchema);
+  for (const name of notYetBuilt) ours.add(`index ${name}`);
   const foreign = [...(await schemaObjects(db, LIVE_SCHEMA))].filter((o) => !ours.has(o)).sort();
   if (foreign.length === 0) return;
   const shown = foreign.slice(0, 10).join(', ') + (foreign.length > 10 ? `, … (${foreign.length} in all)` : '');
@@ -279,7 +281,7 @@ async function swapIn(pool: pg.Pool, rebuild: Rebuild, name: string, retired: st
   try {
     await client.query('BEGIN');
     const checkpoint = await lockCheckpoint(client, name);
-    await refuseForeignObjects(client, rebuild.schema);
+    await refuseForeignObjects(client, rebuild.schema, rebuild.deferredIndexNames);
     await rebuild.advanceTo(checkpoint.lastSeq);
     if (rebuild.seq !== checkpoint.lastSeq) {
       throw new RebuildError(`the rebuild is at sequence ${rebuild.seq}, the live checkpoint at ${checkpoint.lastSeq}: not swapped`);

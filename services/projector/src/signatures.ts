@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import type { MsgHdrs } from '@nats-io/transport-node';
-import { messageSignature, type Ledger } from '@jobledger/runtime';
+import { messageSignature, type Ledger, type SignatureWorkers } from '@jobledger/runtime';
 import {
+  signedBytes,
   subjects,
   decodeEvent,
   isKeyEvent,
@@ -23,12 +24,34 @@ import type { DeadLetter, RawMessage } from './projections.js';
  */
 export class SignatureCheck {
   private cached: { seq: number; book: KeyBook } | undefined;
+  /** The cryptographic check of messages `precheck` sent to the workers. */
+  private readonly verified = new WeakMap<RawMessage, boolean>();
 
   constructor(
     readonly trust: SignatureTrust,
     /** Told of each message quarantined for its signature (once per transaction that checks it). */
     private readonly onProblem?: (letter: DeadLetter) => void,
+    /** Where `precheck` verifies; without them every signature is verified in `check`. */
+    private readonly workers?: SignatureWorkers,
   ) {}
+
+  /**
+   * Verifies the messages' signatures on the worker threads ahead of `check` (which then only
+   * decides, in stream order, whether the signer was the right key). Never fails: a message
+   * the workers could not answer for is verified by `check` itself.
+   */
+  async precheck(messages: readonly RawMessage[]): Promise<void> {
+    if (this.workers === undefined) return;
+    const signed = messages.filter((m) => m.signer !== undefined && m.signature !== undefined);
+    try {
+      const ok = await this.workers.verify(
+        signed.map((m) => ({ signer: m.signer!, bytes: signedBytes(m.subject, m.data), signature: m.signature! })),
+      );
+      signed.forEach((m, i) => this.verified.set(m, ok[i] === true));
+    } catch {
+      // Verified in check, on this thread.
+    }
+  }
 
   /** The key book at checkpoint `seq` (a copy, for one transaction to change). */
   async bookAt(client: pg.ClientBase, seq: number): Promise<KeyBook> {
@@ -55,7 +78,9 @@ export class SignatureCheck {
         trusted.push(m);
         continue;
       }
-      const problem = signatureProblem(this.trust, book, m, subject);
+      const pre = this.verified.get(m);
+      const trust = pre === undefined ? this.trust : { masterKeys: this.trust.masterKeys, verify: () => pre };
+      const problem = signatureProblem(trust, book, m, subject);
       if (problem !== undefined) {
         const letter = { seq: m.seq, subject: m.subject, time: m.time, raw: m.data, error: `signature: ${problem}` };
         letters.push(letter);
