@@ -22,6 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createUser } from '@nats-io/nkeys';
+import pg from 'pg';
 import { rng } from './seed-jobs.js';
 import { measureCeiling, ratio } from './ceiling.js';
 import { encodeEvent, jobPublishedTag, jobReturnedTag, microsToJid, msgIds, procTag, saltStamp, subjects } from '@jobledger/core';
@@ -106,6 +107,87 @@ function* events(count) {
   }
 }
 
+const PUBLISHERS = 4;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The projector under a live burst: the events (encoded and signed beforehand, so that the burst
+ * measures the ledger and not the bench) are published by PUBLISHERS connections at once, each
+ * job's events in order on one of them, while the projector's checkpoint is polled every 5 ms.
+ * Throughput: events from the first publish to the checkpoint reaching the last one; latency
+ * of each event: from its publish to the first poll that saw the checkpoint at or past it.
+ */
+async function projectorLive({ state, auth, databaseUrl, signers, master }) {
+  const lanes = Array.from({ length: PUBLISHERS }, () => []);
+  const lane = new Map();
+  for (const [subject, msgID, ev] of events(count)) {
+    const body = encodeEvent(ev);
+    const signer = ev.type === 'job.published' ? master : signers.get(ev.data.id);
+    if (!lane.has(ev.data.jid)) lane.set(ev.data.jid, lane.size % PUBLISHERS);
+    lanes[lane.get(ev.data.jid)].push({ subject, body, msgID, headers: signer.headers(subject, body) });
+  }
+  const pubs = await Promise.all(
+    lanes.map((_, i) => openLedger({ natsUrl: state.natsUrl, stream: state.stream, name: `bench-publisher-${i}`, auth, ensure: false })),
+  );
+  const pgc = new pg.Client({ connectionString: databaseUrl });
+  await pgc.connect();
+  const seen = [];
+  let polling = true;
+  const poller = (async () => {
+    while (polling) {
+      const { rows } = await pgc.query('SELECT coalesce(max(last_seq), 0)::bigint AS s FROM projector_checkpoint');
+      seen.push([performance.now(), Number(rows[0].s)]);
+      await sleep(5);
+    }
+  })();
+  const sent = [];
+  const t0 = performance.now();
+  await Promise.all(
+    lanes.map(async (msgs, i) => {
+      let window = [];
+      for (const m of msgs) {
+        const at = performance.now();
+        window.push(pubs[i].js.publish(m.subject, m.body, { msgID: m.msgID, headers: m.headers }).then((ack) => sent.push([ack.seq, at])));
+        if (window.length >= 256) {
+          await Promise.all(window);
+          window = [];
+        }
+      }
+      await Promise.all(window);
+    }),
+  );
+  const publishedMs = performance.now() - t0;
+  const last = Math.max(...sent.map(([seq]) => seq));
+  while (seen.length === 0 || seen.at(-1)[1] < last) await sleep(5);
+  polling = false;
+  await poller;
+  await pgc.end();
+  await Promise.all(pubs.map((p) => p.nc.close()));
+  const projectedMs = seen.find(([, s]) => s >= last)[0] - t0;
+  // The first poll at or past each event's sequence (polls are in time order, the checkpoint only grows).
+  const latencies = sent.map(([seq, at]) => {
+    let lo = 0;
+    let hi = seen.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (seen[mid][1] >= seq) hi = mid;
+      else lo = mid + 1;
+    }
+    return seen[lo][0] - at;
+  });
+  latencies.sort((a, b) => a - b);
+  const q = (p) => Math.round(latencies[Math.min(latencies.length - 1, Math.ceil(p * latencies.length) - 1)]);
+  return {
+    publishers: PUBLISHERS,
+    events: sent.length,
+    published_ms: Math.round(publishedMs),
+    offered_events_per_s: Math.round(sent.length / (publishedMs / 1000)),
+    projected_ms: Math.round(projectedMs),
+    events_per_s: Math.round(sent.length / (projectedMs / 1000)),
+    publish_to_row_ms: { p50: q(0.5), p99: q(0.99), max: Math.round(latencies.at(-1)) },
+  };
+}
+
 function timed(args, env) {
   const t0 = process.hrtime.bigint();
   const r = spawnSync(process.execPath, [bin, ...args], { env, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
@@ -137,23 +219,9 @@ try {
   }
   const master = masterEventSigner(pki);
   await syncKeyEvents(ledger, store, master, { ids: FLEET });
-  const t0 = Date.now();
-  let appended = 0;
-  let window = [];
-  for (const [subject, msgID, ev] of events(count)) {
-    const body = encodeEvent(ev);
-    const signer = ev.type === 'job.published' ? master : signers.get(ev.data.id);
-    window.push(ledger.js.publish(subject, body, { msgID, headers: signer.headers(subject, body) }));
-    appended++;
-    if (window.length >= 1000) {
-      await Promise.all(window);
-      window = [];
-    }
-  }
-  await Promise.all(window);
-  const appendMs = Date.now() - t0;
-  const wait = timed(['db', 'wait', '-t', '600'], env);
   const databaseUrl = execFileSync(process.execPath, [bin, 'db', 'url'], { env, encoding: 'utf8' }).trim();
+  const live = await projectorLive({ state, auth, databaseUrl, signers, master });
+  const appended = live.events;
   await ledger.nc.close();
   // Measured as the replay reads: with the CLI's credentials.
   const reader = await openLedger({
@@ -168,7 +236,6 @@ try {
   const replay = timed(['replay', '--into', 'rebuilt'], env);
   const verify = timed(['audit', 'verify'], env);
   const { rows: dead } = await (async () => {
-    const pg = (await import('pg')).default;
     const c = new pg.Client({ connectionString: databaseUrl });
     await c.connect();
     try {
@@ -185,9 +252,8 @@ try {
       events: appended,
       stream_events: streamEvents,
       dead_letters: dead[0].n,
-      appendMs,
       ceiling,
-      projector_catch_up: { ms: wait.ms },
+      projector_live: { ...live, of_ceiling: ratio(live.events_per_s, ceiling.pipeline.events_per_s) },
       replay: { ...replay, events_per_s: rate(replay.ms), of_ceiling: ratio(rate(replay.ms), ceiling.pipeline.events_per_s) },
       verify: { ...verify, events_per_s: rate(verify.ms), of_ceiling: ratio(rate(verify.ms), ceiling.pipeline.events_per_s) },
       ...(keep ? { home } : {}),

@@ -2,7 +2,16 @@ import type pg from 'pg';
 import { largeReturnResolver } from './resolve-returns.js';
 import { JetStreamApiCodes, JetStreamApiError, type ConsumerMessages, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { CHAIN_ZERO, chainNext, projectorConsumerConfig } from '@jobledger/core';
-import { migrateDatabase, openDatabase, openLedger, type Database, type Ledger, type Logger, sleepUnlessAborted } from '@jobledger/runtime';
+import {
+  migrateDatabase,
+  openDatabase,
+  openLedger,
+  SignatureWorkers,
+  type Database,
+  type Ledger,
+  type Logger,
+  sleepUnlessAborted,
+} from '@jobledger/runtime';
 import { applyBatch, readCheckpoint, readCheckpointChain, type ApplyOptions } from './apply.js';
 import type { ProjectorConfig } from './config.js';
 import { streamTimeRows, type RawMessage, type StreamTimeRows } from './projections.js';
@@ -226,13 +235,36 @@ export async function startProjector(config: ProjectorConfig, logger: Logger): P
     'projector started',
   );
 
+  const workers = config.signatureTrust ? new SignatureWorkers() : undefined;
   const applyOpts: ApplyOptions = {
     name: config.consumer,
     masterId: config.masterId,
     maxFill: Math.max(config.batch, 1_000),
     ...streamReader(ledger),
     resolveBody: largeReturnResolver(ledger),
-    signatures: config.signatureTrust ? new SignatureCheck(config.signatureTrust) : undefined,
+    signatures: config.signatureTrust ? new SignatureCheck(config.signatureTrust, undefined, workers) : undefined,
+  };
+  const signatures = applyOpts.signatures;
+
+  // Signatures are verified on worker threads as messages arrive, so that a batch finds them
+  // checked (or being checked) when its turn comes: the messages received in one turn of the
+  // event loop go to the workers together.
+  const rawOf = new WeakMap<JsMsg, RawMessage>();
+  const checkOf = new WeakMap<RawMessage, Promise<void>>();
+  let toCheck: RawMessage[] = [];
+  const received = (m: JsMsg): void => {
+    const raw = toRaw(m);
+    rawOf.set(m, raw);
+    if (signatures === undefined) return;
+    if (toCheck.length === 0) {
+      setImmediate(() => {
+        const group = toCheck;
+        toCheck = [];
+        const checked = signatures.precheck(group);
+        for (const r of group) checkOf.set(r, checked);
+      });
+    }
+    toCheck.push(raw);
   };
 
   const abort = new AbortController();
@@ -270,7 +302,13 @@ export async function startProjector(config: ProjectorConfig, logger: Logger): P
 
   /** Applies one batch; true when committed and acknowledged. */
   const processBatch = async (batch: JsMsg[]): Promise<boolean> => {
-    const raws = batch.map(toRaw);
+    const raws = batch.map((m) => rawOf.get(m) ?? toRaw(m));
+    const checks = new Set<Promise<void>>();
+    for (const r of raws) {
+      const c = checkOf.get(r);
+      if (c) checks.add(c);
+    }
+    await Promise.all(checks);
     const first = raws[0]!.seq;
     const last = raws[raws.length - 1]!.seq;
     const started = Date.now();
@@ -335,6 +373,7 @@ export async function startProjector(config: ProjectorConfig, logger: Logger): P
         for await (const m of messages) {
           if (abort.signal.aborted) m.nak();
           else {
+            received(m);
             queue.push(m);
             signal('processor');
           }
@@ -406,6 +445,7 @@ export async function startProjector(config: ProjectorConfig, logger: Logger): P
         /* reported through `done` */
       }
       await retention?.stop();
+      await workers?.close();
       await ledger.nc.drain().catch(() => undefined);
       await database.close().catch(() => undefined);
       logger.info({ checkpoint: applied }, 'projector stopped');
