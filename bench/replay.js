@@ -157,7 +157,7 @@ async function projectorLive({ state, auth, databaseUrl, signers, master }) {
     }),
   );
   const publishedMs = performance.now() - t0;
-  const last = Math.max(...sent.map(([seq]) => seq));
+  const last = sent.reduce((m, [seq]) => Math.max(m, seq), 0);
   while (seen.length === 0 || seen.at(-1)[1] < last) await sleep(5);
   polling = false;
   await poller;

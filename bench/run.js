@@ -9,8 +9,11 @@
 // `jobs.list_jobs` (default page, search_function='cmd.*', start_time) and the whole
 // `npx jobledger runner jobs.list_jobs …` command. Targets: query < 100 ms, command < 1 s.
 //
-// replay: 10,000 jobs (`BENCH_REPLAY_JOBS`) appended to a ledger's stream, then the time and speed
-// of `npx jobledger replay --into rebuilt` and of `npx jobledger audit verify` (bench/replay.js).
+// replay: 10,000 jobs (`BENCH_REPLAY_JOBS`) published in a live burst by 4 publishers while the
+// projector applies them, then the ceiling of this machine on that stream (bench/ceiling.js),
+// then `npx jobledger replay --into rebuilt` and `npx jobledger audit verify` (bench/replay.js):
+// every throughput with its share of the ceiling, in bench/results/throughput.json and
+// docs/benchmarks.md (with docs/benchmarks-throughput.svg).
 //
 // api_jobs: the HTTP API's GET /jobs (and the web UI's job list) over 100,000 jobs (bench/api-jobs.js).
 //
@@ -25,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { benchApiJobs } from './api-jobs.js';
 import { benchScale } from './scale.js';
+import { writeThroughput } from './throughput-report.js';
 import { seedJobs } from './seed-jobs.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -204,5 +208,6 @@ if (wanted('replay')) {
   });
   if (r.status !== 0) throw new Error(`bench/replay.js exited ${r.status}`);
   process.stdout.write(r.stdout);
+  writeThroughput(root, JSON.parse(r.stdout.trim().split('\n').at(-1)));
 }
 if (wanted('scale')) await benchScale();

@@ -49,9 +49,12 @@ export function chainNext(previous: string, link: ChainLink): string {
   return bytesToHex(h.digest());
 }
 
+/** One step of the chain: `chainNext`, or an implementation of the same definition (runtime's, with node's native SHA-256). */
+export type ChainStep = (previous: string, link: ChainLink) => string;
+
 /** The chain value after every link, in order, from `previous`. */
-export function chainOver(previous: string, links: Iterable<ChainLink>): string {
+export function chainOver(previous: string, links: Iterable<ChainLink>, step: ChainStep = chainNext): string {
   let h = previous;
-  for (const link of links) h = chainNext(h, link);
+  for (const link of links) h = step(h, link);
   return h;
 }

@@ -10,6 +10,7 @@ export * from './sleep.js';
 export * from './large-returns.js';
 export * from './event-signing.js';
 export * from './signature-workers.js';
+export * from './ledger-chain-native.js';
 export * from './jetstream-errors.js';
 export * from './chunked-reply.js';
 export * from './denied-record.js';

@@ -1,5 +1,6 @@
 import type pg from 'pg';
-import { CHAIN_ZERO, chainNext, chainOver } from '@jobledger/core';
+import { CHAIN_ZERO, chainOver } from '@jobledger/core';
+import { nativeChainNext } from '@jobledger/runtime';
 import type { SignatureCheck } from './signatures.js';
 import { deadLetterStatements, planBatch, type DeadLetter, type RawMessage, type SqlStatement } from './projections.js';
 
@@ -250,11 +251,11 @@ async function transaction(
       // Unknown before (a checkpoint older than the chain): stays unknown until backfilled.
       if (chain !== null && opts.onChain !== undefined) {
         for (const m of c.todo) {
-          chain = chainNext(chain, m);
+          chain = nativeChainNext(chain, m);
           opts.onChain(m.seq, chain);
         }
       } else if (chain !== null) {
-        chain = chainOver(chain, c.todo);
+        chain = chainOver(chain, c.todo, nativeChainNext);
       }
       await client.query('UPDATE projector_checkpoint SET last_seq = $2, chain = $3, updated_at = now() WHERE name = $1', [
         opts.name,

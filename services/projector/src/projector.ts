@@ -1,9 +1,10 @@
 import type pg from 'pg';
 import { largeReturnResolver } from './resolve-returns.js';
 import { JetStreamApiCodes, JetStreamApiError, type ConsumerMessages, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
-import { CHAIN_ZERO, chainNext, projectorConsumerConfig } from '@jobledger/core';
+import { CHAIN_ZERO, projectorConsumerConfig } from '@jobledger/core';
 import {
   migrateDatabase,
+  nativeChainNext,
   openDatabase,
   openLedger,
   SignatureWorkers,
@@ -150,7 +151,7 @@ export async function backfillChain(
       const messages = await cursor.take(opts.batch ?? BACKFILL_BATCH, lastSeq);
       if (messages.length === 0) throw new StreamReadError(`the stream holds no message from sequence ${seq + 1} to ${lastSeq}`);
       for (const m of messages) {
-        chain = chainNext(chain, m);
+        chain = nativeChainNext(chain, m);
         seq = m.seq;
       }
       restamped += await restamp(client, streamTimeRows(messages, { masterId: opts.masterId }));
