@@ -37,10 +37,15 @@ export function ledgerStreamConfig(opts: LedgerStreamOptions = {}) {
 /** Durable name of the projector's consumer over the whole stream. */
 export const PROJECTOR_CONSUMER = 'projector';
 
+/**
+ * The projector's durable consumer. Acks are cumulative (`all`): a committed batch moves the
+ * checkpoint past every sequence up to its last, so one ack of its highest message says what
+ * the checkpoint says (a consumer made before, with explicit acks, is acked message by message).
+ */
 export function projectorConsumerConfig(name = PROJECTOR_CONSUMER) {
   return {
     durable_name: name,
-    ack_policy: 'explicit' as const,
+    ack_policy: 'all' as const,
     deliver_policy: 'all' as const,
     filter_subject: LEDGER_SUBJECTS,
     max_ack_pending: 20_000,

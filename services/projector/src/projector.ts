@@ -218,6 +218,17 @@ export async function startProjector(config: ProjectorConfig, logger: Logger): P
     throw err;
   }
   const consumer = await ledger.js.consumers.get(config.stream, config.consumer);
+  // Cumulative acks when the consumer takes them (see core's projectorConsumerConfig).
+  let ackAll = false;
+  const readAckPolicy = async () => {
+    ackAll = (await ledger.jsm.consumers.info(config.stream, config.consumer)).config.ack_policy === 'all';
+  };
+  try {
+    await readAckPolicy();
+  } catch (err) {
+    await Promise.allSettled([ledger.nc.close(), database.close()]);
+    throw err;
+  }
   try {
     await backfillChain(database, ledger, config.consumer, logger, { masterId: config.masterId });
   } catch (err) {
@@ -340,7 +351,14 @@ export async function startProjector(config: ProjectorConfig, logger: Logger): P
       for (const m of batch) m.nak(backoff);
       return false;
     }
-    for (const m of batch) m.ack();
+    if (ackAll) {
+      // Everything up to the checkpoint is applied: the highest sequence of the batch acks it all.
+      let top = batch[0]!;
+      for (const m of batch) if (m.seq > top.seq) top = m;
+      top.ack();
+    } else {
+      for (const m of batch) m.ack();
+    }
     backoff = 0;
     const now = Date.now();
     if (now - progress.at >= PROGRESS_EVERY_MS) {
@@ -366,7 +384,10 @@ export async function startProjector(config: ProjectorConfig, logger: Logger): P
         messages = await consumer.fetch({ max_messages: config.batch, expires: FETCH_EXPIRES_MS });
       } catch (err) {
         fail(err, 'fetch failed');
-        if (isConsumerNotFound(err)) await ensureConsumer(ledger.jsm, config.stream, config.consumer).catch(() => undefined);
+        if (isConsumerNotFound(err))
+          await ensureConsumer(ledger.jsm, config.stream, config.consumer)
+            .then(readAckPolicy)
+            .catch(() => undefined);
         continue;
       }
       current = messages;
@@ -384,7 +405,9 @@ export async function startProjector(config: ProjectorConfig, logger: Logger): P
         if (abort.signal.aborted) break;
         if (ledger.nc.isClosed()) throw err;
         fail(err, 'fetch ended with an error');
-        await ensureConsumer(ledger.jsm, config.stream, config.consumer).catch(() => undefined);
+        await ensureConsumer(ledger.jsm, config.stream, config.consumer)
+          .then(readAckPolicy)
+          .catch(() => undefined);
       } finally {
         current = undefined;
       }
