@@ -73,14 +73,20 @@ async function bench(name, agents, { plain = false } = {}) {
     execFileSync(process.execPath, [bin, 'up', '--detach', '--agents', agents], { env, stdio: 'ignore' });
     const expected = agents.split(',').length;
     const results = [];
-    for (const [how, cmd, args] of [
-      ['npx jobledger', 'npx', ['jobledger']],
-      ['node packages/cli/bin/jobledger.js', process.execPath, [bin]],
+    // `jobledger` on PATH as `npm link -w packages/cli` puts it there: a link to the bin file.
+    const linked = path.join(home, 'path-bin');
+    fs.mkdirSync(linked);
+    fs.symlinkSync(bin, path.join(linked, 'jobledger'));
+    const onPath = { ...env, PATH: `${linked}:${env.PATH}` };
+    for (const [how, cmd, args, cmdEnv] of [
+      ['npx jobledger', 'npx', ['jobledger'], env],
+      ['jobledger (on PATH, npm link)', 'jobledger', [], onPath],
+      ['node packages/cli/bin/jobledger.js', process.execPath, [bin], env],
     ]) {
       const times = [];
       for (let i = 0; i < runs + 1; i++) {
         const t0 = process.hrtime.bigint();
-        const r = spawnSync(cmd, [...args, 'run', '*', 'test.ping'], { env, cwd: root, encoding: 'utf8' });
+        const r = spawnSync(cmd, [...args, 'run', '*', 'test.ping'], { env: cmdEnv, cwd: root, encoding: 'utf8' });
         const ms = Number(process.hrtime.bigint() - t0) / 1e6;
         const returned = (r.stdout.match(/^ {4}True$/gm) ?? []).length;
         if (r.status !== 0 || returned !== expected)
