@@ -21,92 +21,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createUser } from '@nats-io/nkeys';
 import pg from 'pg';
-import { rng } from './seed-jobs.js';
 import { measureCeiling, ratio } from './ceiling.js';
-import { encodeEvent, jobPublishedTag, jobReturnedTag, microsToJid, msgIds, procTag, saltStamp, subjects } from '@jobledger/core';
-import { EventSigner, masterEventSigner, openLedger } from '../packages/runtime/dist/index.js';
-import { KeyStore, syncKeyEvents } from '../packages/runtime/dist/pki/index.js';
+import { events, signedFleet } from './ledger-events.js';
+import { encodeEvent } from '@jobledger/core';
+import { openLedger } from '../packages/runtime/dist/index.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = path.join(root, 'packages/cli/bin/jobledger.js');
-const FLEET = ['web1', 'web2', 'web3', 'web4', 'db1', 'db2', 'app-01', 'app-02'];
-const FUNS = ['test.ping', 'cmd.run', 'state.apply', 'grains.items', 'saltutil.find_job', 'pkg.install'];
-
-function returnOf(fun, id, rand) {
-  switch (fun) {
-    case 'cmd.run':
-      return ` 18:14:15 up ${Math.floor(rand() * 90)} days,  load average: 0.1`;
-    case 'state.apply':
-      return { 'pkg_|-nginx_|-nginx_|-installed': { result: true, comment: 'All specified packages are already installed', changes: {} } };
-    case 'grains.items':
-      return { id, os: 'Debian', osrelease: '12', kernel: 'Linux', num_cpus: 2 };
-    case 'saltutil.find_job':
-      return {};
-    default:
-      return true;
-  }
-}
-
-/** The events of `count` jobs, in the order the services would append them. */
-function* events(count) {
-  const rand = rng(count);
-  const start = BigInt(Date.now() - 3_600_000) * 1000n;
-  for (let i = 0; i < count; i++) {
-    const jid = microsToJid(start + BigInt(i) * 100n);
-    const fun = FUNS[Math.floor(rand() * FUNS.length)];
-    const minions = [...FLEET]
-      .sort(() => rand() - 0.5)
-      .slice(0, 1 + Math.floor(rand() * FLEET.length))
-      .sort();
-    const arg = fun === 'cmd.run' ? ['uptime'] : [];
-    yield [
-      subjects.jobNew(jid),
-      msgIds.jobNew(jid),
-      {
-        type: 'job.published',
-        tag: jobPublishedTag(jid),
-        data: { jid, tgt: minions, tgt_type: 'list', user: 'root', fun, arg, minions, missing: [], ret: '', _stamp: saltStamp() },
-      },
-    ];
-    for (const [k, id] of minions.entries()) {
-      const pid = 1000 + k;
-      const base = { jid, id, fun, pid };
-      yield [
-        subjects.jobProc(jid, id),
-        msgIds.proc(jid, id, 'started'),
-        { type: 'proc.started', tag: procTag(jid, id, 'started'), data: { ...base, _stamp: saltStamp() } },
-      ];
-      yield [
-        subjects.jobRet(jid, id),
-        msgIds.jobRet(jid, id),
-        {
-          type: 'job.returned',
-          tag: jobReturnedTag(jid, id),
-          data: {
-            cmd: '_return',
-            id,
-            jid,
-            fun,
-            fun_args: arg,
-            return: returnOf(fun, id, rand),
-            retcode: 0,
-            success: true,
-            user: 'root',
-            _stamp: saltStamp(),
-          },
-        },
-      ];
-      yield [
-        subjects.jobProc(jid, id),
-        msgIds.proc(jid, id, 'ended'),
-        { type: 'proc.ended', tag: procTag(jid, id, 'ended'), data: { ...base, outcome: 'returned', retcode: 0, _stamp: saltStamp() } },
-      ];
-    }
-  }
-}
-
 const PUBLISHERS = 4;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -209,16 +131,7 @@ try {
   const pki = path.join(home, 'pki');
   const auth = { credsFile: path.join(pki, 'admin.creds'), caFile: path.join(pki, 'ca.pem') };
   const ledger = await openLedger({ natsUrl: state.natsUrl, stream: state.stream, name: 'bench-replay', auth, ensure: false });
-  // The fleet's keys, accepted as `salt-key -a` would, and recorded in the ledger.
-  const store = new KeyStore(pki);
-  const signers = new Map();
-  for (const id of FLEET) {
-    const kp = createUser();
-    store.put(id, 'accepted', kp.getPublicKey());
-    signers.set(id, new EventSigner(new TextDecoder().decode(kp.getSeed())));
-  }
-  const master = masterEventSigner(pki);
-  await syncKeyEvents(ledger, store, master, { ids: FLEET });
+  const { signers, master } = await signedFleet(ledger, pki);
   const databaseUrl = execFileSync(process.execPath, [bin, 'db', 'url'], { env, encoding: 'utf8' }).trim();
   const live = await projectorLive({ state, auth, databaseUrl, signers, master });
   const appended = live.events;

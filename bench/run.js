@@ -19,7 +19,10 @@
 //
 // scale: fleets of 100, 300 and 1,000 ids, and the cluster's R1 / R3 and leader loss (bench/scale.js).
 //
-// `node bench/run.js [ping] [list_jobs] [api_jobs] [replay] [scale]` runs only the named benchmarks (default: all).
+// backlog (with replay): the projector draining a backlog of 1,000,000 events (`BENCH_BACKLOG_EVENTS`,
+// bench/backlog.js): its RSS and its rate, beside the replay step's ceiling.
+//
+// `node bench/run.js [ping] [list_jobs] [api_jobs] [replay [backlog]] [scale]` runs only the named benchmarks (default: all).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -214,6 +217,17 @@ if (wanted('replay')) {
   });
   if (r.status !== 0) throw new Error(`bench/replay.js exited ${r.status}`);
   process.stdout.write(r.stdout);
-  writeThroughput(root, JSON.parse(r.stdout.trim().split('\n').at(-1)));
+  const throughput = JSON.parse(r.stdout.trim().split('\n').at(-1));
+  if (wanted('backlog') || only.length === 0) {
+    // The projector draining a backlog of 1,000,000 events (bench/backlog.js): RSS, and its rate beside the same ceiling.
+    const b = spawnSync(process.execPath, [path.join(root, 'bench/backlog.js'), process.env.BENCH_BACKLOG_EVENTS ?? '1000000'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    if (b.status !== 0) throw new Error(`bench/backlog.js exited ${b.status}`);
+    process.stdout.write(b.stdout);
+    throughput.backlog = JSON.parse(b.stdout.trim().split('\n').at(-1));
+  }
+  writeThroughput(root, throughput);
 }
 if (wanted('scale')) await benchScale();

@@ -135,6 +135,9 @@ export async function benchFleet(size) {
         agent_rss_mb: rss,
         ids_per_process: Math.ceil(size / 4),
       };
+      const rssValues = Object.values(rss);
+      const meanRss = rssValues.reduce((a, b) => a + b, 0) / Math.max(1, rssValues.length);
+      line.agent_rss_kb_per_id = Math.round((meanRss * 1024) / line.ids_per_process);
       console.log(JSON.stringify(line));
       return line;
     } finally {
@@ -264,6 +267,15 @@ function chart(fleet) {
   return parts.join('\n') + '\n';
 }
 
+/** An agent process's RSS per hosted id: what one more id costs, between the smallest and the largest fleet. */
+function perId(fleet) {
+  const mean = (f) => Object.values(f.agent_rss_mb).reduce((a, b) => a + b, 0) / Object.values(f.agent_rss_mb).length;
+  const [a, b] = [fleet[0], fleet.at(-1)];
+  if (!a || !b || a === b) return '';
+  const kb = Math.round(((mean(b) - mean(a)) * 1024) / (b.ids_per_process - a.ids_per_process));
+  return `Agent RSS per hosted id: about ${kb} KB for each id more (mean RSS of a process from ${a.ids_per_process} to ${b.ids_per_process} ids a process: ${mean(a).toFixed(1)} → ${mean(b).toFixed(1)} MB); the rest is the process itself (Node, the NATS connection, the modules).`;
+}
+
 function markdown(fleet, cluster, machine) {
   const rows = fleet.map(
     (f) =>
@@ -285,6 +297,8 @@ function markdown(fleet, cluster, machine) {
     '| ids | ids a process | CLI p50 | CLI p99 | rows p50 | rows p99 | agent processes RSS (MB) |',
     '|---|---|---|---|---|---|---|',
     ...rows,
+    '',
+    perId(fleet),
     '',
     `Cluster: 10 ids, from the start of \`run\` until its 10 rows are projected (ms), one nats-server (R1) and \`up --cluster 3\` (R3); then kill -9 of the stream leader's node: ms until another node leads, and until a \`run\` started then has printed every return:`,
     '',

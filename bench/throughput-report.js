@@ -13,6 +13,7 @@ function chart(r) {
   const bars = [
     ['ceiling: read → parse → COPY', ceiling, '#999'],
     ['projector, live burst', r.projector_live.events_per_s, '#4c78a8'],
+    ...(r.backlog ? [['projector, 1M backlog', r.backlog.events_per_s, '#72b7b2']] : []),
     ['replay', r.replay.events_per_s, '#f58518'],
     ['audit verify', r.verify.events_per_s, '#54a24b'],
   ];
@@ -35,7 +36,7 @@ function chart(r) {
     parts.push(
       `<text x="${left - 8}" y="${y + 17}" text-anchor="end">${name}</text>`,
       `<rect x="${left}" y="${y}" width="${x(v).toFixed(1)}" height="26" fill="${color}"><title>${name}: ${fmt(v)} events/s</title></rect>`,
-      `<text x="${left + x(v) + 6}" y="${y + 17}">${fmt(v)} (${pct(v / ceiling)})</text>`,
+      `<text x="${(left + x(v) + 6).toFixed(1)}" y="${y + 17}">${fmt(v)} (${pct(v / ceiling)})</text>`,
     );
   });
   parts.push('</svg>');
@@ -71,6 +72,16 @@ function markdown(r, machine) {
       r.projector_live.projected_ms,
       `offered ${fmt(r.projector_live.offered_events_per_s)} events/s; publish to row p50 ${fmt(r.projector_live.publish_to_row_ms.p50)} ms, p99 ${fmt(r.projector_live.publish_to_row_ms.p99)} ms`,
     ),
+    ...(r.backlog
+      ? [
+          row(
+            `projector draining a backlog of ${fmt(r.backlog.backlog)} events`,
+            r.backlog.events_per_s,
+            r.backlog.drain_ms,
+            `RSS ${r.backlog.rss_mb.before} MB before, p50 ${r.backlog.rss_mb.p50}, max ${r.backlog.rss_mb.max} MB (target < 300)`,
+          ),
+        ]
+      : []),
     row('`jobledger replay --into rebuilt`', r.replay.events_per_s, r.replay.ms, 'target: 144,689 events ≤ 4 s'),
     row('`jobledger audit verify`', r.verify.events_per_s, r.verify.ms, 'target: 144,689 events ≤ 6 s'),
     '<!-- throughput:end -->',
