@@ -11,6 +11,7 @@ export * from './large-returns.js';
 export * from './event-signing.js';
 export * from './signature-workers.js';
 export * from './ledger-chain-native.js';
+export * from './stream-time.js';
 export * from './jetstream-errors.js';
 export * from './chunked-reply.js';
 export * from './denied-record.js';

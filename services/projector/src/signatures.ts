@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { MsgHdrs } from '@nats-io/transport-node';
-import { messageSignature, type Ledger, type SignatureWorkers } from '@jobledger/runtime';
+import { messageSignature, storedMessageTime, type Ledger, type SignatureWorkers } from '@jobledger/runtime';
 import {
   signedBytes,
   subjects,
@@ -132,16 +132,23 @@ export async function writeKeyBook(db: pg.Pool | pg.ClientBase, book: KeyBook): 
   }
 }
 
-/** A stored message (`header`) or a consumed one (`headers`) as the projector takes it. */
+/** A stored message (`header`, `timestamp`) or a consumed one (`headers`) as the projector takes it. */
 export type StreamMessage = {
   seq: number;
   subject: string;
   data: Uint8Array;
   time: Date;
+  /** A stored message's RFC 3339 time (nanoseconds). */
+  timestamp?: string;
   header?: MsgHdrs | undefined;
   headers?: MsgHdrs | undefined;
 };
 
+/**
+ * A stored message gets the time a consumer would have given it (runtime's `storedMessageTime`):
+ * the rows of a message read to fill a gap equal those of a rebuild, which consumes it.
+ */
 export function toRawMessage(m: StreamMessage): RawMessage {
-  return { seq: m.seq, subject: m.subject, data: m.data, time: m.time, ...messageSignature(m.header ?? m.headers) };
+  const time = m.header !== undefined && m.timestamp !== undefined ? storedMessageTime(m.timestamp) : m.time;
+  return { seq: m.seq, subject: m.subject, data: m.data, time, ...messageSignature(m.header ?? m.headers) };
 }
