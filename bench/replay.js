@@ -148,15 +148,9 @@ try {
   await reader.nc.close();
   const replay = timed(['replay', '--into', 'rebuilt'], env);
   const verify = timed(['audit', 'verify'], env);
-  const { rows: dead } = await (async () => {
-    const c = new pg.Client({ connectionString: databaseUrl });
-    await c.connect();
-    try {
-      return await c.query('SELECT count(*)::int AS n FROM dead_letters');
-    } finally {
-      await c.end();
-    }
-  })();
+  const c = new pg.Client({ connectionString: databaseUrl });
+  await c.connect();
+  const { rows: dead } = await c.query('SELECT count(*)::int AS n FROM dead_letters').finally(() => c.end());
   const streamEvents = ceiling.read.messages;
   const rate = (ms) => Math.round(streamEvents / (ms / 1000));
   process.stdout.write(

@@ -78,9 +78,7 @@ export class SignatureCheck {
         trusted.push(m);
         continue;
       }
-      const pre = this.verified.get(m);
-      const trust = pre === undefined ? this.trust : { masterKeys: this.trust.masterKeys, verify: () => pre };
-      const problem = signatureProblem(trust, book, m, subject);
+      const problem = signatureProblem(this.trust, book, m, subject, this.verified.get(m));
       if (problem !== undefined) {
         const letter = { seq: m.seq, subject: m.subject, time: m.time, raw: m.data, error: `signature: ${problem}` };
         letters.push(letter);

@@ -107,9 +107,17 @@ export function requiredSigner(subject: ParsedSubject): { master: true } | { age
 /**
  * Why the message's signature is not to be trusted, or undefined when it is: the signer must be
  * the master (master subjects) or the id's accepted key in `book` (agent subjects), and the
- * signature must verify. The text is what the dead letter and `audit verify` show.
+ * signature must verify. The text is what the dead letter and `audit verify` show. `verified`
+ * is the cryptographic check when it was made already (on worker threads, ahead of the batch):
+ * `trust.verify` is then not called.
  */
-export function signatureProblem(trust: SignatureTrust, book: KeyBook, m: SignedMessage, subject: ParsedSubject): string | undefined {
+export function signatureProblem(
+  trust: SignatureTrust,
+  book: KeyBook,
+  m: SignedMessage,
+  subject: ParsedSubject,
+  verified?: boolean,
+): string | undefined {
   if (!m.signer || !m.signature) return 'unsigned event (no Jobledger-Signer/Jobledger-Sig headers)';
   const who = requiredSigner(subject);
   if ('master' in who) {
@@ -119,11 +127,13 @@ export function signatureProblem(trust: SignatureTrust, book: KeyBook, m: Signed
     if (key === undefined) return `signed by ${m.signer}, but '${who.agentId}' has no accepted key at this point of the ledger`;
     if (key !== m.signer) return `signed by ${m.signer}, which is not the accepted key of '${who.agentId}'`;
   }
-  let ok: boolean;
-  try {
-    ok = trust.verify(m.signer, signedBytes(m.subject, m.data), m.signature);
-  } catch {
-    ok = false;
+  let ok = verified;
+  if (ok === undefined) {
+    try {
+      ok = trust.verify(m.signer, signedBytes(m.subject, m.data), m.signature);
+    } catch {
+      ok = false;
+    }
   }
   return ok ? undefined : `bad signature by ${m.signer}`;
 }
