@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { runCached } from './code-cache.js';
 
 // The bundle (`npm run build`) starts in a fraction of the time of the modules `tsc -b` writes;
 // it is used only while it is newer than each build it was made from, so a `tsc -b` alone never
@@ -11,7 +13,8 @@ const mtime = (rel) => {
     return undefined;
   }
 };
-const bundled = mtime('../dist/bundle/main.js');
+const BUNDLE = '../dist/bundle/main.cjs';
+const bundled = mtime(BUNDLE);
 const fresh =
   bundled !== undefined &&
   [
@@ -22,10 +25,14 @@ const fresh =
     '../../../services/projector/dist/.tsbuildinfo',
   ].every((info) => (mtime(info) ?? 0) <= bundled);
 
-import(fresh ? '../dist/bundle/main.js' : '../dist/main.js').catch((err) => {
-  if (err && err.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes('dist/main.js')) {
-    process.stderr.write('jobledger is not built yet: run `npm run build` (or infra/bootstrap.sh) in the repository root.\n');
-    process.exit(2);
-  }
-  throw err;
-});
+if (fresh) {
+  runCached(fileURLToPath(new URL(BUNDLE, import.meta.url)), process.argv[2]);
+} else {
+  import('../dist/main.js').catch((err) => {
+    if (err && err.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes('dist/main.js')) {
+      process.stderr.write('jobledger is not built yet: run `npm run build` (or infra/bootstrap.sh) in the repository root.\n');
+      process.exit(2);
+    }
+    throw err;
+  });
+}

