@@ -16,6 +16,7 @@
 // their id's key, so the projector, the replay and the audit check every signature.
 // Before the replay, bench/ceiling.js measures what this machine can do with the same stream:
 // replay, verify and the projector's catch-up are printed with that ceiling and their ratio.
+// After them, bench/explain.js runs one more replay with auto_explain, for PostgreSQL's share.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -23,6 +24,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { measureCeiling, ratio } from './ceiling.js';
+import { explainReplay } from './explain.js';
 import { events, signedFleet } from './ledger-events.js';
 import { encodeEvent } from '@jobledger/core';
 import { openLedger } from '../packages/runtime/dist/index.js';
@@ -148,6 +150,7 @@ try {
   await reader.nc.close();
   const replay = timed(['replay', '--into', 'rebuilt'], env);
   const verify = timed(['audit', 'verify'], env);
+  const explain = await explainReplay({ home, env, bin, databaseUrl });
   const c = new pg.Client({ connectionString: databaseUrl });
   await c.connect();
   const { rows: dead } = await c.query('SELECT count(*)::int AS n FROM dead_letters').finally(() => c.end());
@@ -163,6 +166,7 @@ try {
       projector_live: { ...live, of_ceiling: ratio(live.events_per_s, ceiling.pipeline.events_per_s) },
       replay: { ...replay, events_per_s: rate(replay.ms), of_ceiling: ratio(rate(replay.ms), ceiling.pipeline.events_per_s) },
       verify: { ...verify, events_per_s: rate(verify.ms), of_ceiling: ratio(rate(verify.ms), ceiling.pipeline.events_per_s) },
+      explain,
       ...(keep ? { home } : {}),
     }) + '\n',
   );

@@ -84,8 +84,23 @@ function markdown(r, machine) {
       : []),
     row('`jobledger replay --into rebuilt`', r.replay.events_per_s, r.replay.ms, 'target: 144,689 events ≤ 4 s'),
     row('`jobledger audit verify`', r.verify.events_per_s, r.verify.ms, 'target: 144,689 events ≤ 6 s'),
+    ...(r.explain ? explainRows(r.explain) : []),
     '<!-- throughput:end -->',
   ].join('\n');
+}
+
+/** PostgreSQL's share of a replay (bench/explain.js): auto_explain's plans summed by table. */
+function explainRows(e) {
+  return [
+    '',
+    `PostgreSQL's side of a replay (one more \`replay\` with auto_explain, ANALYZE; its plans summed by the table written; ${fmt(e.total_ms)} ms in all, EXPLAIN ANALYZE's own timing included). "unpacking" is the plan's Function Scan over the batch's JSON (\`jsonb_array_elements\`); the rest of a statement is inserting the rows and maintaining the indexes (the GIN indexes are built once at the end, not counted here).`,
+    '',
+    '| table | statements | rows | ms | of which unpacking | triggers |',
+    '|---|---|---|---|---|---|',
+    ...e.tables.map(
+      (t) => `| ${t.table} | ${fmt(t.statements)} | ${fmt(t.rows)} | ${fmt(t.ms)} | ${fmt(t.unpack_ms)} | ${fmt(t.triggers_ms)} |`,
+    ),
+  ];
 }
 
 export function writeThroughput(root, r) {
