@@ -14,18 +14,21 @@ const SETTINGS = {
   'auto_explain.log_min_duration': '0',
   'auto_explain.log_analyze': 'on',
   'auto_explain.log_timing': 'on',
+  'auto_explain.log_triggers': 'on',
   'auto_explain.log_format': 'json',
 };
 
-/** The JSON objects that follow each `plan:` in a PostgreSQL log (string-aware brace matching). */
+/**
+ * The plans in a PostgreSQL log: each `duration: <ms> ms  plan:` line and the JSON object after
+ * it (string-aware brace matching), with the duration the server logged for the statement.
+ */
 export function plansIn(log) {
   const plans = [];
-  let at = 0;
-  for (;;) {
-    const mark = log.indexOf('plan:', at);
-    if (mark < 0) return plans;
-    const start = log.indexOf('{', mark);
-    if (start < 0) return plans;
+  let unreadable = 0;
+  const mark = /duration: ([\d.]+) ms\s+plan:/g;
+  for (let m = mark.exec(log); m !== null; m = mark.exec(log)) {
+    const start = log.indexOf('{', m.index);
+    if (start < 0) break;
     let depth = 0;
     let inString = false;
     let end = -1;
@@ -41,14 +44,18 @@ export function plansIn(log) {
         break;
       }
     }
-    if (end < 0) return plans;
-    try {
-      plans.push(JSON.parse(log.slice(start, end + 1)));
-    } catch {
-      // A plan cut by the end of the log: left out.
+    if (end < 0) {
+      unreadable++;
+      break;
     }
-    at = end + 1;
+    try {
+      plans.push({ ms: Number(m[1]), ...JSON.parse(log.slice(start, end + 1)) });
+    } catch {
+      unreadable++;
+    }
+    mark.lastIndex = end + 1;
   }
+  return { plans, unreadable };
 }
 
 function functionScanMs(node) {
@@ -64,7 +71,7 @@ export function byTable(plans) {
     const table = /^\s*INSERT INTO\s+("?[\w.]+"?)/i.exec(text)?.[1]?.replaceAll('"', '') ?? 'other';
     const t = tables.get(table) ?? { table, statements: 0, ms: 0, unpack_ms: 0, triggers_ms: 0, rows: 0 };
     t.statements++;
-    t.ms += p['Execution Time'] ?? p.Plan['Actual Total Time'];
+    t.ms += p.ms;
     t.unpack_ms += functionScanMs(p.Plan);
     t.triggers_ms += (p.Triggers ?? []).reduce((sum, tr) => sum + tr.Time, 0);
     t.rows += p.Plan.Plans?.[0]?.['Actual Rows'] ?? p.Plan['Actual Rows'] ?? 0;
@@ -76,31 +83,37 @@ export function byTable(plans) {
     .sort((a, b) => b.ms - a.ms);
 }
 
-/** Runs `replay --into <schema>` with auto_explain on; the plans summed by table. */
+/**
+ * Runs `replay --into <schema>` with auto_explain on; the plans summed by table. The settings
+ * reach every session of the role that starts meanwhile (the bench's live services are idle).
+ */
 export async function explainReplay({ home, env, bin, databaseUrl, schema = 'explained' }) {
   const url = new URL(databaseUrl);
   const role = decodeURIComponent(url.username);
   const password = fs.readFileSync(path.join(home, 'pg', 'pg-password'), 'utf8').trim();
+  const log = path.join(home, 'logs', 'postgres.log');
+  const offset = fs.statSync(log).size;
   const su = new pg.Client({ host: url.hostname, port: Number(url.port), database: url.pathname.slice(1), user: 'postgres', password });
   await su.connect();
   const quoted = `"${role.replaceAll('"', '""')}"`;
-  const log = path.join(home, 'logs', 'postgres.log');
-  const offset = fs.statSync(log).size;
+  const undo = [...Object.keys(SETTINGS).map((name) => `ALTER ROLE ${quoted} RESET ${name}`), `DROP SCHEMA IF EXISTS "${schema}" CASCADE`];
   try {
     for (const [name, value] of Object.entries(SETTINGS)) await su.query(`ALTER ROLE ${quoted} SET ${name} = '${value}'`);
     const r = spawnSync(process.execPath, [bin, 'replay', '--into', schema], { env, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`replay --into ${schema} (explained) exited ${r.status}: ${r.stderr}`);
   } finally {
-    for (const name of Object.keys(SETTINGS)) await su.query(`ALTER ROLE ${quoted} RESET ${name}`);
-    await su.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    const failed = [];
+    for (const sql of undo) await su.query(sql).catch((err) => failed.push(`${sql}: ${err.message}`));
     await su.end();
+    if (failed.length > 0) throw new Error(`could not undo the explain settings:\n${failed.join('\n')}`);
   }
   const fd = fs.openSync(log, 'r');
   const size = fs.fstatSync(fd).size;
   const buf = Buffer.alloc(size - offset);
   fs.readSync(fd, buf, 0, buf.length, offset);
   fs.closeSync(fd);
-  const tables = byTable(plansIn(buf.toString('utf8')));
+  const { plans, unreadable } = plansIn(buf.toString('utf8'));
+  const tables = byTable(plans);
   const total = tables.reduce((sum, t) => sum + t.ms, 0);
-  return { total_ms: Math.round(total), tables };
+  return { total_ms: Math.round(total), plans: plans.length, unreadable_plans: unreadable, tables };
 }

@@ -93,7 +93,7 @@ function markdown(r, machine) {
 function explainRows(e) {
   return [
     '',
-    `PostgreSQL's side of a replay (one more \`replay\` with auto_explain, ANALYZE; its plans summed by the table written; ${fmt(e.total_ms)} ms in all, EXPLAIN ANALYZE's own timing included). "unpacking" is the plan's Function Scan over the batch's JSON (\`jsonb_array_elements\`); the rest of a statement is inserting the rows and maintaining the indexes (the GIN indexes are built once at the end, not counted here).`,
+    `PostgreSQL's side of a replay (one more \`replay\` with auto_explain, ANALYZE; its plans summed by the table written; ${fmt(e.total_ms)} ms in all over ${fmt(e.plans ?? 0)} statements, the durations the server logged, EXPLAIN ANALYZE's own timing included${e.unreadable_plans ? `; ${e.unreadable_plans} plans unreadable` : ''}). "unpacking" is the plan's Function Scan over the batch's JSON (\`jsonb_array_elements\`); the rest of a statement is inserting the rows and maintaining the indexes (the GIN indexes are built once at the end, not counted here).`,
     '',
     '| table | statements | rows | ms | of which unpacking | triggers |',
     '|---|---|---|---|---|---|',

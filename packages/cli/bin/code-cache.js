@@ -1,18 +1,42 @@
 // Runs the CLI bundle (a CommonJS script) with V8's code cache, as Node 22's
 // module.enableCompileCache() would (Node 20 has none for ES modules): the bytecode V8 compiled
 // in an earlier run of the same command is handed back to it, so a short command spends its
-// time running rather than parsing and compiling ~2 MB of JavaScript. One cache file per command
-// (`run`, `runner`, …), written whole beside the bundle when the command exits the first time,
-// or again when V8 refuses it (another Node or V8 flags); when the directory is read-only, the
-// command simply runs without a cache. `npm run build` removes the bundle and its caches.
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+// time running rather than parsing and compiling ~2 MB of JavaScript.
+//
+// One cache file per command (`run`, `runner`, …; anything else shares `other`), named after
+// the bundle's size and mtime: V8 itself checks only the source's length, so a cache of an
+// earlier build is never offered to a new one. It is written whole (a fresh temporary file,
+// then renamed) when the command exits the first time, or again when V8 refuses it (another
+// Node, other V8 flags), and only while the bundle is still the one that ran. A cache is code:
+// it lives beside the bundle, in a directory only those who may change the bundle can write;
+// where the directory is not writable (an install owned by another user), there is no cache and
+// the command simply compiles. `npm run build` removes the bundle and its caches.
+import { accessSync, constants, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import vm from 'node:vm';
 
+const COMMANDS = new Set(['run', 'runner', 'key', 'up', 'down', 'master', 'agent', 'api', 'replay', 'audit', 'db', 'help']);
+
+const identity = (file) => {
+  const st = statSync(file);
+  return `${st.size}-${Math.trunc(st.mtimeMs)}`;
+};
+
+function writable(dir) {
+  try {
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function runCached(file, command) {
-  const name = typeof command === 'string' && /^[a-z][a-z-]{0,31}$/.test(command) ? command : 'other';
-  const cacheFile = `${file}.${name}.cache`;
+  const dir = path.dirname(file);
+  const built = identity(file);
+  const cacheFile = `${file}.${COMMANDS.has(command) ? command : 'other'}.${built}.cache`;
   let cachedData;
   try {
     cachedData = readFileSync(cacheFile);
@@ -25,17 +49,22 @@ export function runCached(file, command) {
     // one would not survive the code cache anyway.
     cachedData,
   });
-  if (cachedData === undefined || script.cachedDataRejected === true) {
+  if ((cachedData === undefined || script.cachedDataRejected === true) && writable(dir)) {
     process.once('exit', () => {
-      const tmp = `${cacheFile}.${process.pid}`;
+      const tmp = `${cacheFile}.${randomBytes(6).toString('hex')}.tmp`;
       try {
-        writeFileSync(tmp, script.createCachedData());
+        if (identity(file) !== built) return; // rebuilt while this command ran
+        writeFileSync(tmp, script.createCachedData(), { flag: 'wx', mode: 0o644 });
         renameSync(tmp, cacheFile);
       } catch {
-        // A read-only install: the next run compiles again, nothing else changes.
+        try {
+          unlinkSync(tmp);
+        } catch {
+          // never written
+        }
       }
     });
   }
   const module = { exports: {} };
-  script.runInThisContext()(module.exports, createRequire(file), module, file, path.dirname(file));
+  script.runInThisContext()(module.exports, createRequire(file), module, file, dir);
 }

@@ -34,8 +34,10 @@ await build({
   // The sources are ES modules: import.meta becomes the bundle file's own URL and resolver.
   define: { 'import.meta.url': '__jobledgerUrl', 'import.meta.resolve': '__jobledgerResolve' },
   banner: {
+    // Strict first: the directive must open the script (the ES modules were strict).
     js:
-      "const __jobledgerUrl = require('node:url').pathToFileURL(__filename).href;" +
+      '"use strict";' +
+      " const __jobledgerUrl = require('node:url').pathToFileURL(__filename).href;" +
       " const __jobledgerResolve = (specifier) => require('node:url').pathToFileURL(require.resolve(specifier)).href;",
   },
 });
